@@ -1,0 +1,37 @@
+"""The three classes, how they are shown, and the spellings other datasets use for them."""
+
+CLASSES = ("with_mask", "without_mask", "incorrect_mask")
+
+DISPLAY_NAMES = {
+    "with_mask": "Mask",
+    "without_mask": "No Mask",
+    "incorrect_mask": "Incorrect Mask",
+}
+
+# BGR, as OpenCV draws.
+COLORS = {
+    "with_mask": (0, 200, 0),
+    "without_mask": (0, 0, 230),
+    "incorrect_mask": (0, 140, 255),
+}
+
+ALIASES = {
+    "with_mask": "with_mask",
+    "mask": "with_mask",
+    "correct": "with_mask",
+    "mask_correct": "with_mask",
+    "without_mask": "without_mask",
+    "no_mask": "without_mask",
+    "nomask": "without_mask",
+    "incorrect_mask": "incorrect_mask",
+    "mask_weared_incorrect": "incorrect_mask",
+    "with_incorrect_mask": "incorrect_mask",
+    "mask_incorrect": "incorrect_mask",
+    "incorrect": "incorrect_mask",
+}
+
+
+def canonical_label(name: str) -> str | None:
+    """Map a dataset's spelling of a class to ours; None when it names none of them."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return ALIASES.get(key)
