@@ -1,0 +1,139 @@
+"""Load a trained mask classifier (.h5, .keras or .tflite) and classify batches of face crops."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ModelError
+from .labels import CLASSES, canonical_label
+
+INPUT_SIZE = 224
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mask_detector.h5"
+# The original project's 2-class model has no model card; its outputs were in this order.
+LEGACY_CLASSES = {2: ("with_mask", "without_mask"), 3: CLASSES}
+
+
+def card_path(model_path: str | Path) -> Path:
+    """The model card beside a model: class names in output order, and how it was trained.
+
+    One card serves a model's .h5, .keras and .tflite forms alike.
+    """
+    return Path(model_path).with_suffix(".json")
+
+
+def read_card(model_path: str | Path) -> dict:
+    path = card_path(model_path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read the model card {path}: {e}") from e
+
+
+def prepare_crops(crops: list[np.ndarray]) -> np.ndarray:
+    """BGR face crops of any size → (N, 224, 224, 3) float32 RGB in 0..255 (the model rescales itself)."""
+    batch = np.empty((len(crops), INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+    for i, crop in enumerate(crops):
+        h, w = crop.shape[:2]
+        interpolation = cv2.INTER_AREA if min(h, w) > INPUT_SIZE else cv2.INTER_LINEAR
+        resized = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+        batch[i] = resized[:, :, ::-1]
+    return batch
+
+
+def _output_order(names: list[str], model_path: Path) -> np.ndarray:
+    """Index into CLASSES for each model output, so any folder names or order label faces right."""
+    order = []
+    for name in names:
+        label = canonical_label(name)
+        if label is None:
+            raise ModelError(f"{model_path}: class {name!r} in its model card is not one of {CLASSES}")
+        order.append(CLASSES.index(label))
+    return np.array(order)
+
+
+class Classifier:
+    """A mask classifier: crops in, (N, 3) probabilities in CLASSES order out."""
+
+    backend = "none"
+
+    def __init__(self, path: Path, num_outputs: int):
+        self.path = path
+        self.card = read_card(path)
+        names = self.card.get("classes") or LEGACY_CLASSES.get(num_outputs)
+        if not names or len(names) != num_outputs:
+            raise ModelError(f"{path} has {num_outputs} outputs but its model card names {names}")
+        self.order = _output_order(list(names), path)
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Probabilities for each BGR crop, as a (N, 3) float32 array in CLASSES order."""
+        probs = np.zeros((len(crops), len(CLASSES)), np.float32)
+        if crops:
+            probs[:, self.order] = self._predict(prepare_crops(crops))
+        return probs
+
+
+class KerasClassifier(Classifier):
+    backend = "keras"
+
+    def __init__(self, path: Path):
+        import keras
+
+        try:
+            self.model = keras.models.load_model(path, compile=False)
+        except Exception as e:  # Keras raises many types for a damaged file
+            raise ModelError(f"cannot load the model {path}: {e}") from e
+        super().__init__(path, int(self.model.output_shape[-1]))
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(batch))
+
+
+class TFLiteClassifier(Classifier):
+    backend = "tflite"
+
+    def __init__(self, path: Path, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load the model {path}: {e}") from e
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        output = self.interpreter.get_output_details()[0]
+        self.output = output["index"]
+        self.batch_size = 0
+        super().__init__(path, int(output["shape"][-1]))
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self.batch_size:
+            self.interpreter.resize_tensor_input(self.input, batch.shape)
+            self.interpreter.allocate_tensors()
+            self.batch_size = len(batch)
+        self.interpreter.set_tensor(self.input, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output).copy()
+
+
+def load_classifier(path: str | Path | None = None, backend: str = "auto") -> Classifier:
+    """Load a model by path; `auto` prefers the faster .tflite twin of a Keras model when it exists."""
+    path = Path(path) if path else DEFAULT_MODEL
+    if backend == "auto":
+        twin = path.with_suffix(".tflite")
+        path, backend = (twin, "tflite") if twin.is_file() else (path, "keras")
+        if path.suffix == ".tflite":
+            backend = "tflite"
+    elif backend == "tflite" and path.suffix != ".tflite":
+        path = path.with_suffix(".tflite")
+    if not path.is_file():
+        raise ModelError(f"model not found: {path} (train one with train_mask_detector.py)")
+    return TFLiteClassifier(path) if backend == "tflite" else KerasClassifier(path)

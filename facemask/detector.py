@@ -1,0 +1,77 @@
+"""MaskDetector: the face finder and the mask classifier together, the one object every entry point uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .classifier import Classifier, load_classifier
+from .errors import FacemaskError
+from .faces import Box, FaceFinder
+from .images import to_bgr8
+from .labels import CLASSES
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Box
+    label: str
+    confidence: float
+    probs: np.ndarray
+    score: float = 1.0  # the face detector's confidence
+
+
+def crop(frame: np.ndarray, box: Box) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return frame[y1:y2, x1:x2]
+
+
+def label_faces(boxes: list[tuple[Box, float]], probs: np.ndarray) -> list[Face]:
+    """Pair each box with its class probabilities and the winning label."""
+    faces = []
+    for (box, score), p in zip(boxes, probs, strict=True):
+        best = int(np.argmax(p))
+        faces.append(Face(box, CLASSES[best], float(p[best]), p, score))
+    return faces
+
+
+class MaskDetector:
+    """Finds faces in BGR frames and tells, for each, whether a mask is worn, missing or worn wrong."""
+
+    def __init__(self, finder: FaceFinder, classifier: Classifier):
+        self.finder = finder
+        self.classifier = classifier
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | None = None,
+        face_detector: str | Path | None = None,
+        confidence: float = 0.5,
+        backend: str = "auto",
+    ) -> MaskDetector:
+        """The shipped model and the res10 SSD unless paths say otherwise."""
+        return cls(FaceFinder(face_detector, confidence), load_classifier(model, backend))
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        """All faces in a frame with their labels; all crops of a frame go through the model in one batch."""
+        frame = to_bgr8(frame)
+        if frame is None:
+            raise FacemaskError("not an image: expected a gray, BGR or BGRA array")
+        boxes = self.finder.find(frame)
+        return label_faces(boxes, self.classify([crop(frame, box) for box, _ in boxes]))
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        """(N, 3) probabilities in CLASSES order; unusable crops (empty, not an image) get NaN rows."""
+        probs = np.full((len(crops), len(CLASSES)), np.nan, np.float32)
+        usable = [(i, c) for i, c in enumerate(map(_usable_crop, crops)) if c is not None]
+        if usable:
+            probs[[i for i, _ in usable]] = self.classifier.classify([c for _, c in usable])
+        return probs
+
+
+def _usable_crop(crop: np.ndarray) -> np.ndarray | None:
+    image = to_bgr8(crop)
+    return image if image is not None and min(image.shape[:2]) >= 2 else None

@@ -1,0 +1,17 @@
+"""Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback."""
+
+
+class FacemaskError(RuntimeError):
+    """Base class: a missing or damaged file, an unreadable source, an unusable dataset."""
+
+
+class ModelError(FacemaskError):
+    """The classifier model is missing, corrupt or does not fit the classes."""
+
+
+class SourceError(FacemaskError):
+    """A camera, video file or stream cannot be opened."""
+
+
+class DatasetError(FacemaskError):
+    """The dataset folder cannot be trained on."""

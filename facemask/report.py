@@ -1,0 +1,87 @@
+"""Plots and text a person reads after training or evaluation: curves, confusion matrix, per-class report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_path, write_text
+from .labels import CLASSES, DISPLAY_NAMES
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def plot_history(history: dict[str, list[float]], path: str | Path) -> None:
+    """Loss and accuracy per epoch for training and validation, side by side."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, name in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=name)
+        ax.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, Path(path))
+
+
+def plot_confusion(cm: np.ndarray, path: str | Path, title: str = "Confusion matrix") -> None:
+    """Counts with row-normalised shading, so the rare incorrect-mask row reads as clearly as the others."""
+    plt = _pyplot()
+    names = [DISPLAY_NAMES[c] for c in CLASSES]
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            color = "white" if rates[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{cm[i, j]}\n{rates[i, j]:.0%}", ha="center", va="center", color=color)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    _save(fig, Path(path))
+
+
+def classification_text(y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    from sklearn.metrics import classification_report
+
+    return classification_report(
+        y_true, y_pred, labels=list(range(len(CLASSES))), target_names=list(CLASSES), digits=3, zero_division=0
+    )
+
+
+def write_report(y_true: np.ndarray, y_pred: np.ndarray, folder: str | Path, header: str = "") -> str:
+    """Write report.txt and confusion_matrix.png into `folder`; return the report text."""
+    from sklearn.metrics import confusion_matrix
+
+    folder = Path(folder)
+    text = (header + "\n" if header else "") + classification_text(y_true, y_pred)
+    write_text(folder / "report.txt", text)
+    plot_confusion(confusion_matrix(y_true, y_pred, labels=list(range(len(CLASSES)))), folder / "confusion_matrix.png")
+    return text
+
+
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, n = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(len(CLASSES))), zero_division=0
+    )
+    return {
+        c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
+        for i, c in enumerate(CLASSES)
+    }
