@@ -96,8 +96,9 @@ def split_indices(data: Dataset, val_split: float, seed: int) -> tuple[np.ndarra
     train, val = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "val")
     rest = np.flatnonzero(splits == "")
     if len(rest):
-        counts = np.bincount(data.labels[rest], minlength=len(CLASSES))
-        stratify = data.labels[rest] if counts[counts > 0].min() >= 2 else None
+        counts = np.bincount(data.labels[rest])
+        can_stratify = counts[counts > 0].min() >= 2 and val_split * len(rest) >= np.count_nonzero(counts)
+        stratify = data.labels[rest] if can_stratify else None
         rest_train, rest_val = train_test_split(rest, test_size=val_split, random_state=seed, stratify=stratify)
         train, val = np.concatenate([train, rest_train]), np.concatenate([val, rest_val])
     if not len(train) or not len(val):

@@ -22,6 +22,14 @@ WINDOW = "Face mask detector"
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
+def check_display() -> None:
+    """Fail clearly where a window cannot open: OpenCV's Qt aborts the whole process there."""
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):
+        raise SourceError("no display to show the video on: run with --no-display (and --output to save it)")
+
+
 def open_source(source: int | str) -> cv2.VideoCapture:
     """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be."""
     capture = cv2.VideoCapture(source)
@@ -97,6 +105,8 @@ def run(
     display: bool = True,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends or the user presses q or Esc."""
+    if display:
+        check_display()
     capture = open_source(source)
     summary, writer = Summary(), None
     start = last = time.perf_counter()

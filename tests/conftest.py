@@ -1,0 +1,100 @@
+"""Shared fixtures: generated datasets, videos and small models, and a real photo a pip package ships."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2
+import matplotlib
+import numpy as np
+import pytest
+
+from facemask.files import write_json
+from facemask.labels import CLASSES, canonical_label
+
+GRACE_HOPPER = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+# Grace Hopper's face in a 640x480 frame made by scene(): where the res10 SSD finds it.
+FACE_IN_SCENE = (228, 115, 347, 260)
+# Dominant colour of the generated images of each class (BGR): the colour model tells them apart.
+CLASS_COLORS = {"with_mask": (40, 200, 40), "without_mask": (40, 40, 200), "incorrect_mask": (200, 40, 40)}
+
+
+def scene() -> np.ndarray:
+    """A 640x480 frame with one real face in it."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    face = cv2.resize(cv2.imread(str(GRACE_HOPPER)), (358, 420))
+    frame[30:450, 100:458] = face
+    return frame
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 15) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def make_dataset(root: Path, per_class: int = 6, folder_names: dict[str, str] | None = None) -> Path:
+    """Coloured noise images per class folder, one corrupt file among them."""
+    rng = np.random.default_rng(0)
+    for label, color in CLASS_COLORS.items():
+        folder = root / (folder_names or {}).get(label, label)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = np.clip(np.array(color) + rng.integers(-30, 30, (48, 48, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(folder / f"{i}.png"), image)
+    (root / "with_mask" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return root
+
+
+def save_color_model(path: Path, classes: list[str]) -> Path:
+    """A tiny Keras model whose outputs follow the crop's colour, saved with a model card.
+
+    A random MobileNetV2 outputs a constant 1/3, which cannot tell whether outputs are mapped right.
+    """
+    import keras
+
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    dense = keras.layers.Dense(len(classes), activation="softmax")
+    model = keras.Model(inputs, dense(x))
+    # Inputs are RGB: output k responds to the colour channel of the class named classes[k].
+    channel = {"with_mask": 1, "without_mask": 0, "incorrect_mask": 2}
+    kernel = np.zeros((3, len(classes)), np.float32)
+    for k, name in enumerate(classes):
+        kernel[channel[canonical_label(name)], k] = 12.0
+    dense.set_weights([kernel, np.zeros(len(classes), np.float32)])
+    model.save(path)
+    write_json(path.with_suffix(".json"), {"classes": classes})
+    return path
+
+
+@pytest.fixture(scope="session")
+def color_model(tmp_path_factory) -> Path:
+    return save_color_model(tmp_path_factory.mktemp("color") / "color.h5", list(CLASSES))
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A MobileNetV2 model trained by the real script on a tiny dataset, from random weights."""
+    from facemask.cli import train_main
+
+    root = tmp_path_factory.mktemp("train")
+    dataset = make_dataset(root / "dataset")
+    code = train_main([
+        "--dataset", str(dataset), "--model", str(root / "model.h5"), "--plot", str(root / "plots"),
+        "--weights", "none", "--epochs", "2", "--views", "1", "--batch-size", "8",
+    ])
+    assert code == 0
+    return root / "model.h5"
+
+
+@pytest.fixture(scope="session")
+def scene_video(tmp_path_factory) -> Path:
+    frames = [scene() for _ in range(8)] + [np.zeros((480, 640, 3), np.uint8)] * 2
+    return write_video(tmp_path_factory.mktemp("video") / "scene.mp4", frames)
