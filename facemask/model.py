@@ -1,8 +1,9 @@
-"""MobileNetV2 with the original project's head, trained in two phases, saved so that nothing is ever half-written.
+"""MobileNetV2 with the original project's head, trained fast on a CPU, saved so that nothing is half-written.
 
-Phase 1 trains the head on a frozen base. Since the base does not change, its features are computed once
-per augmented view of each image (`views`) instead of once per epoch: the epochs then cost seconds.
-Phase 2 (`fine_tune` > 0) unfreezes the last layers of the base and trains end to end at a lower rate.
+Everything below a cut point stays frozen, so its output for an image never changes: it is computed once per
+augmented view of each image (`views`) and cached, instead of once per epoch. Only the part above the cut
+runs in the epochs. Without fine-tuning the cut is the pooled features and an epoch takes seconds; with
+`fine_tune` N the cut moves down to the first of the last N layers of the base, which then train too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from .files import atomic_path, write_json
 from .labels import CLASSES
 
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+MAX_CACHE_BYTES = 6 << 30
 
 
 @dataclass
@@ -30,67 +32,72 @@ class TrainConfig:
     learning_rate: float = 1e-4
     views: int = 3
     fine_tune: int = 0
-    fine_tune_epochs: int = 5
+    fine_tune_epochs: int = 10
     seed: int = 42
     weights: str | None = "imagenet"
-
-
-@dataclass
-class Trained:
-    model: object
-    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
-def build_base(weights: str | None):
+def build_model(num_classes: int = len(CLASSES), weights: str | None = "imagenet"):
+    """The classifier: RGB 0..255 in, class probabilities out; the base is frozen.
+
+    One flat graph, as in the original project, so that any inner tensor can be a cut point.
+    """
     import keras
 
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="mobilenet_v2_scaling")(inputs)
     try:
-        return keras.applications.MobileNetV2(
-            input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights=weights
-        )
+        base = keras.applications.MobileNetV2(include_top=False, weights=weights, input_tensor=scaled)
     except Exception as e:  # no network, a damaged file: Keras raises many types
         raise ModelError(
             f"cannot load the ImageNet weights for MobileNetV2 ({e}). Put {WEIGHTS_FILE} in "
             f"{keras_home() / 'models'} (or set KERAS_HOME to a folder whose models/ holds it), "
             "or train from scratch with --weights none"
         ) from e
+    base.trainable = False
+    x = keras.layers.AveragePooling2D(pool_size=(7, 7), name="pool")(base.output)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(128, activation="relu", name="dense")(x)
+    x = keras.layers.Dropout(0.5, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mask_detector"), base
 
 
-def build_head(num_classes: int, features: int):
-    import keras
+def split_at_cut(model, base, fine_tune: int):
+    """(below, above, cut): the frozen part up to the cut tensor and the part above it, sharing the model's layers.
 
-    return keras.Sequential(
-        [
-            keras.Input((1, 1, features)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="head",
-    )
-
-
-def build_model(num_classes: int = len(CLASSES), weights: str | None = "imagenet"):
-    """(model, features, head): the full model, its frozen part up to the pooled features, and the head.
-
-    Inputs are RGB in 0..255; the model scales them the way MobileNetV2 expects.
+    The cut is the output of the deepest base layer below the last `fine_tune` ones that the rest of
+    the graph depends on alone (a residual connection cannot be cut through).
     """
     import keras
 
-    base = build_base(weights)
-    base.trainable = False
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="mobilenet_v2_scaling")(inputs)
-    x = base(x, training=False)
-    pooled = keras.layers.AveragePooling2D(pool_size=(7, 7), name="pool")(x)
-    head = build_head(num_classes, pooled.shape[-1])
-    model = keras.Model(inputs, head(pooled), name="mask_detector")
-    return model, keras.Model(inputs, pooled, name="features"), head
+    if fine_tune == 0:
+        cut = model.get_layer("pool").output
+        return keras.Model(model.input, cut), keras.Model(cut, model.output), cut
+    layers = base.layers
+    if fine_tune >= len(layers) - 2:
+        raise ModelError(f"--fine-tune {fine_tune}: the base has only {len(layers) - 2} layers to unfreeze")
+    for layer in reversed(layers[1 : len(layers) - fine_tune]):
+        try:
+            above = keras.Model(layer.output, model.output)
+        except ValueError:
+            continue
+        return keras.Model(model.input, layer.output), above, layer.output
+    raise ModelError(f"--fine-tune {fine_tune}: no point to cut the base at")
+
+
+def unfreeze_top(base, fine_tune: int) -> None:
+    """Make the last `fine_tune` base layers trainable; BatchNorm stays frozen, as Keras advises for fine-tuning."""
+    import keras
+
+    base.trainable = True
+    for i, layer in enumerate(base.layers):
+        top = i >= len(base.layers) - fine_tune
+        layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
 
 
 def _optimizer(learning_rate: float, epochs: int, steps: int):
@@ -106,69 +113,80 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     return {i: float(len(labels) / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
 
 
-def extract_features(features_model, images: np.ndarray, batch_size: int, augment=None) -> np.ndarray:
+def cache_views(below, images: np.ndarray, views: int, batch_size: int, augment) -> np.ndarray:
+    """(views, N, ...) float16 outputs of the frozen part for `views` augmented passes over the images."""
     from .data import image_batches
 
-    ds = image_batches(images, np.zeros(len(images), np.int32), batch_size * 2, augment)
-    return features_model.predict(ds, verbose=1)
+    shape = below.output.shape[1:]
+    size = views * len(images) * int(np.prod(shape)) * 2
+    if size > MAX_CACHE_BYTES:
+        raise ModelError(f"caching {views} views needs {size / 2**30:.1f} GiB: lower --views or --fine-tune")
+    cache = np.empty((views, len(images), *shape), np.float16)
+    for v in range(views):
+        print(f"computing frozen features: {'augmented view ' + str(v + 1) if augment else 'images'} of {views}")
+        ds = image_batches(images, np.zeros(len(images), np.int32), batch_size * 2, augment)
+        cache[v] = below.predict(ds, verbose=1)
+    return cache
 
 
-def train(images_train, labels_train, images_val, labels_val, config: TrainConfig) -> Trained:
-    """Train the head on cached features of augmented views, then optionally fine-tune the base's top."""
-    import keras
+def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_rate: float, batch_size: int, seed):
+    """Train on cached views: epoch e sees view e % views, a fresh augmentation each pass as on-the-fly."""
     import tensorflow as tf
 
-    from .data import augmenter, image_batches
-
-    keras.utils.set_random_seed(config.seed)
-    model, features_model, head = build_model(len(CLASSES), config.weights)
-    augment = augmenter(config.seed)
-    views = []
-    for v in range(config.views):
-        print(f"computing base features: augmented view {v + 1}/{config.views}")
-        views.append(extract_features(features_model, images_train, config.batch_size, augment))
-    print("computing base features: validation images")
-    val_features = extract_features(features_model, images_val, config.batch_size)
-
-    steps = int(np.ceil(len(images_train) / config.batch_size))
-    # Epoch e sees view e % views: each pass over the data is a fresh augmentation, as with on-the-fly augmentation.
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((np.concatenate(views), np.tile(labels_train, config.views)))
-        .shuffle(len(images_train) * config.views, seed=config.seed)
-        .repeat()
-        .batch(config.batch_size)
+    views, n = cache.shape[:2]
+    steps = int(np.ceil(n / batch_size))
+    ds = (
+        tf.data.Dataset.range(epochs)
+        .flat_map(
+            lambda e: tf.data.Dataset.from_tensor_slices((tf.gather(cache, e % views), labels))
+            .shuffle(n, seed=seed)
+            .batch(batch_size)
+        )
+        .map(lambda x, y: (tf.cast(x, tf.float32), y))
+        .prefetch(tf.data.AUTOTUNE)
     )
-    head.compile(
-        optimizer=_optimizer(config.learning_rate, config.epochs, steps),
+    trainable.compile(
+        optimizer=_optimizer(learning_rate, epochs, steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    weights = class_weights(labels_train, len(CLASSES))
-    history = head.fit(
-        train_ds, epochs=config.epochs, steps_per_epoch=steps, validation_data=(val_features, labels_val),
-        class_weight=weights, shuffle=False, verbose=2,
+    return trainable.fit(
+        ds, epochs=epochs, steps_per_epoch=steps, validation_data=(val_x.astype(np.float32), val_y),
+        class_weight=class_weights(labels, len(CLASSES)), shuffle=False, verbose=2,
     ).history
 
-    if config.fine_tune > 0:
-        base = model.get_layer("mobilenetv2_1.00_224")
-        base.trainable = True
-        for layer in base.layers[: -config.fine_tune]:
-            layer.trainable = False
-        for layer in base.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
-        model.compile(
-            optimizer=_optimizer(config.learning_rate / 10, config.fine_tune_epochs, steps),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        more = model.fit(
-            image_batches(images_train, labels_train, config.batch_size, augment, shuffle=True),
-            validation_data=image_batches(images_val, labels_val, config.batch_size * 2),
-            epochs=config.fine_tune_epochs, class_weight=weights,
-        ).history
+
+def train(images_train, labels_train, images_val, labels_val, config: TrainConfig):
+    """Train the head, then (fine_tune > 0) the top of the base with it; return (model, history)."""
+    import keras
+
+    from .data import augmenter
+
+    keras.utils.set_random_seed(config.seed)
+    model, base = build_model(len(CLASSES), config.weights)
+    below, above, cut = split_at_cut(model, base, config.fine_tune)
+    cache = cache_views(below, images_train, config.views, config.batch_size, augmenter(config.seed))
+    val_cache = cache_views(below, images_val, 1, config.batch_size, None)[0]
+
+    pooled = model.get_layer("pool").output
+    head = keras.Model(pooled, model.output)
+    if config.fine_tune:
+        to_pooled = keras.Model(cut, pooled)
+        print("pooling cached features for the head")
+        head_cache = np.stack([to_pooled.predict(v, batch_size=256, verbose=0) for v in cache]).astype(np.float16)
+        head_val = to_pooled.predict(val_cache, batch_size=256, verbose=0)
+    else:
+        head_cache, head_val = cache, val_cache
+    print("training the head")
+    history = fit_on_cache(head, head_cache, labels_train, head_val, labels_val,
+                           config.epochs, config.learning_rate, config.batch_size, config.seed)
+    if config.fine_tune:
+        print(f"fine-tuning the last {config.fine_tune} layers of MobileNetV2 with the head")
+        unfreeze_top(base, config.fine_tune)
+        more = fit_on_cache(above, cache, labels_train, val_cache, labels_val,
+                            config.fine_tune_epochs, config.learning_rate / 10, config.batch_size, config.seed)
         history = {k: history[k] + more[k] for k in history}
-    return Trained(model, history)
+    return model, history
 
 
 def save_model(model, path: str | Path, card: dict) -> Path:

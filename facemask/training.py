@@ -29,12 +29,13 @@ def run_training(
     counts = {c: int(n) for c, n in zip(CLASSES, np.bincount(data.labels[train_idx], minlength=3), strict=True)}
     print(f"training on {len(train_idx)} images {counts}, validating on {len(val_idx)}")
 
-    trained = train(data.images[train_idx], data.labels[train_idx], data.images[val_idx], data.labels[val_idx], config)
+    images, labels = data.images, data.labels
+    model, history = train(images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], config)
 
-    probs = trained.model.predict(data.images[val_idx].astype(np.float32), batch_size=64, verbose=0)
-    y_true, y_pred = data.labels[val_idx], probs.argmax(axis=1)
+    probs = model.predict(images[val_idx].astype(np.float32), batch_size=64, verbose=0)
+    y_true, y_pred = labels[val_idx], probs.argmax(axis=1)
     plot_dir = Path(plot_dir)
-    plot_history(trained.history, plot_dir / "training.png")
+    plot_history(history, plot_dir / "training.png")
     print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images)"))
 
     card = {
@@ -47,8 +48,8 @@ def run_training(
         "validation": per_class_metrics(y_true, y_pred),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    save_model(trained.model, model_path, card)
+    save_model(model, model_path, card)
     print(f"saved {model_path}")
     if tflite:
-        print(f"saved {export_tflite(trained.model, Path(model_path).with_suffix('.tflite'))}")
+        print(f"saved {export_tflite(model, Path(model_path).with_suffix('.tflite'))}")
     return card

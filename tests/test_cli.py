@@ -12,8 +12,8 @@ import pytest
 from conftest import make_dataset
 
 from facemask import CLASSES
-from facemask.cli import train_main, video_main
 from facemask.classifier import load_classifier
+from facemask.cli import train_main, video_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
