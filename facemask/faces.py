@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import FacemaskError
+
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 CAFFEMODEL_SHA256 = "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"
 PROTOTXT_NAMES = ("deploy.prototxt", "deploy.prototxt.txt")
@@ -20,7 +22,7 @@ MIN_FACE_SIZE = 10
 Box = tuple[int, int, int, int]
 
 
-class FaceDetectorError(RuntimeError):
+class FaceDetectorError(FacemaskError):
     """The face detector's files are missing, damaged or unreadable."""
 
 

