@@ -131,30 +131,49 @@ def cache_views(below, images: np.ndarray, views: int, batch_size: int, augment)
     return cache
 
 
-def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_rate: float, batch_size: int, seed):
-    """Train on cached views: epoch e sees view e % views, a fresh augmentation each pass as on-the-fly."""
-    import tensorflow as tf
+def _cached_views_dataset():
+    import keras
 
-    views, n = cache.shape[:2]
-    steps = int(np.ceil(n / batch_size))
-    ds = (
-        tf.data.Dataset.range(epochs)
-        .flat_map(
-            lambda e: tf.data.Dataset.from_tensor_slices((tf.gather(cache, e % views), labels))
-            .shuffle(n, seed=seed)
-            .batch(batch_size)
-        )
-        .map(lambda x, y: (tf.cast(x, tf.float32), y))
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    class CachedViews(keras.utils.PyDataset):
+        """Batches from cached views: epoch e reads view e % views, a fresh augmentation each pass as on the fly.
+
+        Sample weights balance the classes, so the rare incorrect-mask class counts as much as the others.
+        """
+
+        def __init__(self, cache: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+            super().__init__()
+            self.cache, self.labels, self.batch_size = cache, labels, batch_size
+            weights = class_weights(labels, len(CLASSES))
+            self.weights = np.array([weights[y] for y in labels], np.float32)
+            self.rng = np.random.default_rng(seed)
+            self.epoch = 0
+            self.order = self.rng.permutation(len(labels))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(self.labels) / self.batch_size))
+
+        def __getitem__(self, i: int):
+            idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
+            view = self.cache[self.epoch % len(self.cache)]
+            return view[idx].astype(np.float32), self.labels[idx], self.weights[idx]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = self.rng.permutation(len(self.labels))
+
+    return CachedViews
+
+
+def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_rate: float, batch_size: int, seed):
+    """Train a model on cached views of the training images; return its Keras history."""
+    data = _cached_views_dataset()(cache, labels, batch_size, seed)
     trainable.compile(
-        optimizer=_optimizer(learning_rate, epochs, steps),
+        optimizer=_optimizer(learning_rate, epochs, len(data)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return trainable.fit(
-        ds, epochs=epochs, steps_per_epoch=steps, validation_data=(val_x.astype(np.float32), val_y),
-        class_weight=class_weights(labels, len(CLASSES)), shuffle=False, verbose=2,
+        data, epochs=epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=2
     ).history
 
 
