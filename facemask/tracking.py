@@ -6,7 +6,7 @@ so the face detector can run on every k-th frame only.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -43,6 +43,11 @@ class Track:
     @property
     def label(self) -> str:
         return CLASSES[int(np.argmax(self.probs))]
+
+    @property
+    def majority_label(self) -> str:
+        """The label it had most often: how a person is counted once, whatever a few frames said."""
+        return Counter(self.labels).most_common(1)[0][0] if self.labels else self.label
 
     def int_box(self, width: int, height: int) -> Box | None:
         return clamp_box(tuple(self.box), width, height)
@@ -111,6 +116,17 @@ class Tracker:
         track.score = score
         track.misses = 0
         track.labels.append(track.label)
+
+    def pop_ended(self) -> list[Track]:
+        """The tracks ended since the last call, handed over once so that a long stream does not pile them up."""
+        ended, self.ended = self.ended, []
+        return ended
+
+    def end_all(self) -> list[Track]:
+        """End every track, as when the source ends, and hand over all ended tracks not yet popped."""
+        self.ended += self.tracks
+        self.tracks = []
+        return self.pop_ended()
 
     def visible(self) -> list[Track]:
         """Tracks seen at the last detection; a missed one is kept a while, to resume its ID and labels."""

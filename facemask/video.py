@@ -1,4 +1,5 @@
-"""The frame loop: faces found and followed, labels drawn, frames shown and written, a summary at the end."""
+"""The frame loop: faces found and followed, labels drawn, people watched, frames shown and written, a summary
+at the end."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import numpy as np
 from .detector import Face, MaskDetector, crop
 from .errors import SourceError
 from .images import to_bgr8
-from .labels import CLASSES, COLORS, DISPLAY_NAMES
+from .labels import CLASSES, DISPLAY_NAMES
+from .monitor import Monitor, MonitorConfig
+from .overlay import draw_faces, draw_fps
 from .stream import FrameReader, FrameWriter
 from .tracking import Tracker
 
@@ -32,23 +35,6 @@ def check_display() -> None:
         raise SourceError("no display to show the video on: run with --no-display (and --output to save it)")
 
 
-def draw_faces(frame: np.ndarray, faces: list[Face]) -> None:
-    for face in faces:
-        x1, y1, x2, y2 = face.box
-        color = COLORS[face.label]
-        text = f"{DISPLAY_NAMES[face.label]}: {face.confidence:.1%}"
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, 2)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        ty = y1 - 6 if y1 - th - base - 6 >= 0 else y2 + th + 6
-        cv2.rectangle(frame, (x1, ty - th - 4), (x1 + tw + 4, ty + base - 2), color, cv2.FILLED)
-        cv2.putText(frame, text, (x1 + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-
-
-def draw_fps(frame: np.ndarray, fps: float) -> None:
-    cv2.putText(frame, f"FPS: {fps:.1f}", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(frame, f"FPS: {fps:.1f}", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-
-
 @dataclass
 class Summary:
     frames: int = 0
@@ -56,6 +42,8 @@ class Summary:
     seconds: float = 0.0
     stage_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
     first_frame_seconds: float | None = None
+    people: Counter = field(default_factory=Counter)  # unique people per class: tracks by their majority label
+    alerts: int = 0
 
     @property
     def fps(self) -> float:
@@ -63,7 +51,9 @@ class Summary:
 
     def __str__(self) -> str:
         counts = ", ".join(f"{DISPLAY_NAMES[c]} {self.faces[c]}" for c in CLASSES)
-        return f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS"
+        people = ", ".join(f"{DISPLAY_NAMES[c]} {self.people[c]}" for c in CLASSES)
+        return (f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS\n"
+                f"people (one per track): {people}; alerts: {self.alerts}")
 
 
 class _Clock:
@@ -140,19 +130,31 @@ def run(
     display: bool = True,
     detect_every: int = 1,
     smooth: int = 1,
+    monitoring: MonitorConfig | None = None,
 ) -> Summary:
-    """Detect, draw and show or write every frame until the source ends or the user presses q or Esc."""
+    """Detect, draw and show or write every frame until the source ends or the user presses q or Esc.
+
+    Alerts go by video time for a file, so that a file gives the same alerts however fast it is processed,
+    and by the wall clock for a camera or a stream."""
     if display:
         check_display()
     start = time.perf_counter()
-    reader = FrameReader(source)
-    summary, writer = Summary(), None
     tracker = Tracker(smooth=smooth)
-    last, fps = time.perf_counter(), 0.0
+    monitor = Monitor(tracker, monitoring, str(source))  # first: a bad log path fails before a camera opens
     try:
-        for frame, faces in annotate(detector, reader, tracker, detect_every, summary):
-            now = time.perf_counter()
-            dt, last = max(now - last, 1e-6), now
+        reader = FrameReader(source)
+    except BaseException:
+        monitor.close(0, 0.0)
+        raise
+    summary, writer = Summary(), None
+    last, fps = time.perf_counter(), 0.0
+    index, now = -1, 0.0
+    try:
+        for index, (frame, faces) in enumerate(annotate(detector, reader, tracker, detect_every, summary)):
+            now = time.perf_counter() - start if reader.live else index / reader.fps
+            monitor.observe(frame, faces, index, now)
+            tick = time.perf_counter()
+            dt, last = max(tick - last, 1e-6), tick
             fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
             draw_fps(frame, fps)
             summary.frames += 1
@@ -178,4 +180,6 @@ def run(
         summary.seconds = time.perf_counter() - start
         if display:
             cv2.destroyAllWindows()
+        monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
+        summary.people, summary.alerts = monitor.people, monitor.alerts
     return summary
