@@ -10,6 +10,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .errors import FacemaskError
+from .images import IMAGE_SUFFIXES
 
 
 def _run(main, args) -> int:
@@ -194,3 +195,56 @@ def video_main(argv: list[str] | None = None) -> int:
         parser.error(f"--snapshots: not a folder: {args.snapshots}")
     return _run(_video, args)
 
+
+def image_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="detect_mask_image.py",
+        description="Detect faces and masks in an image file or a folder of images: writes an annotated copy "
+                    "of each image and a CSV with one row per face (file, box, label, confidence). "
+                    "Unreadable images are skipped with a warning.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("-i", "--image", required=True, metavar="PATH",
+                   help=f"an image file, or a folder: its {', '.join(IMAGE_SUFFIXES)} files, hidden ones left out; "
+                        "only those directly in it unless --recursive")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="also take the images in sub-folders; copies keep the sub-folder layout")
+    p.add_argument("-o", "--output", default="annotated", metavar="DIR",
+                   help="folder for the annotated copies, under the images' own names")
+    p.add_argument("--csv", metavar="FILE", help="the CSV of faces; default DIR/faces.csv")
+    _model_arguments(p)
+    return p
+
+
+def _image(args) -> None:
+    from .detector import MaskDetector
+    from .image_batch import detect_images
+    from .image_files import find_images
+
+    paths = find_images(args.image, args.recursive, exclude=args.output)
+    if not paths:
+        raise FacemaskError(f"no images in {args.image} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+    csv_path = args.csv or str(Path(args.output) / "faces.csv")
+    summary = detect_images(detector, paths, args.image, args.output, csv_path)
+    print(summary)
+    if summary.images:
+        print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {csv_path}")
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    if not summary.images:
+        raise FacemaskError(f"none of the {summary.unreadable} image(s) could be read")
+
+
+def image_main(argv: list[str] | None = None) -> int:
+    parser = image_parser()
+    args = parser.parse_args(argv)
+    image, output = Path(args.image), Path(args.output)
+    if not image.exists():
+        parser.error(f"--image: no such file or folder: {args.image}")
+    _check_model_arguments(parser, args)
+    if output.exists() and not output.is_dir():
+        parser.error(f"--output: not a folder: {args.output}")
+    if output.resolve() == (image if image.is_dir() else image.parent).resolve():
+        parser.error(f"--output: the copies would overwrite the images in {args.output}: name another folder")
+    return _run(_image, args)

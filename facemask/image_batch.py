@@ -1,0 +1,72 @@
+"""Mask detection over image files: an annotated copy of each, and a CSV with one row per face."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .detector import MaskDetector
+from .events import warn
+from .files import atomic_path
+from .image_files import write_image
+from .images import read_image
+from .labels import CLASSES, DISPLAY_NAMES
+from .overlay import draw_faces
+
+CSV_FIELDS = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score")
+
+
+@dataclass
+class ImageSummary:
+    images: int = 0  # read, detected and written
+    unreadable: int = 0
+    without_faces: int = 0
+    faces: Counter = field(default_factory=Counter)
+    interrupted: bool = False
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{DISPLAY_NAMES[c]} {self.faces[c]}" for c in CLASSES)
+        return (f"{self.images} images, faces: {counts}; {self.without_faces} image(s) without faces, "
+                f"{self.unreadable} unreadable")
+
+
+def copy_path(path: Path, root: Path, output: Path) -> Path:
+    """Where the annotated copy of `path` goes: the same place under `output` as under the input folder."""
+    return output / (path.relative_to(root) if root.is_dir() else path.name)
+
+
+def detect_images(
+    detector: MaskDetector, paths: list[Path], root: str | Path, output: str | Path, csv_path: str | Path
+) -> ImageSummary:
+    """Detect, annotate and write each image; an unreadable one is one warning line and a count, not a stop.
+
+    The CSV is written once at the end, whole, even after Ctrl-C: its rows then cover the images done."""
+    root, output = Path(root), Path(output)
+    summary, rows = ImageSummary(), []
+    try:
+        for path in paths:
+            image = read_image(path)
+            if image is None:
+                warn(f"cannot read {path}: skipped")
+                summary.unreadable += 1
+                continue
+            faces = detector.detect(image)
+            draw_faces(image, faces)
+            write_image(copy_path(path, root, output), image)
+            summary.images += 1
+            summary.without_faces += not faces
+            summary.faces.update(f.label for f in faces)
+            rows += [(str(path), *f.box, f.label, f"{f.confidence:.4f}", f"{f.score:.4f}") for f in faces]
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    write_csv(csv_path, rows)
+    return summary
+
+
+def write_csv(path: str | Path, rows: list[tuple]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_FIELDS)
+        writer.writerows(rows)
