@@ -25,8 +25,10 @@ class Face:
 
 
 def crop(frame: np.ndarray, box: Box) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return frame[y1:y2, x1:x2]
+    """The part of the frame inside the box, clipped to the frame (negative indices would wrap around)."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return frame[max(0, min(y1, h)) : max(0, min(y2, h)), max(0, min(x1, w)) : max(0, min(x2, w))]
 
 
 def label_faces(boxes: list[tuple[Box, float]], probs: np.ndarray) -> list[Face]:
@@ -65,7 +67,15 @@ class MaskDetector:
         return label_faces(boxes, self.classify([crop(frame, box) for box, _ in boxes]))
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
-        """(N, 3) probabilities in CLASSES order; unusable crops (empty, not an image) get NaN rows."""
+        """(N, 3) probabilities in CLASSES order; unusable crops (empty, not an image) get NaN rows.
+
+        `crops` is a list of images, or an (N, H, W, C) array of them."""
+        if isinstance(crops, np.ndarray) and crops.ndim != 4:
+            raise FacemaskError(f"classify takes a list of face crops, got one array of shape {crops.shape}")
+        try:
+            crops = list(crops)
+        except TypeError:
+            raise FacemaskError(f"classify takes a list of face crops, got {type(crops).__name__}") from None
         probs = np.full((len(crops), len(CLASSES)), np.nan, np.float32)
         usable = [(i, c) for i, c in enumerate(map(_usable_crop, crops)) if c is not None]
         if usable:

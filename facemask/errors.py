@@ -15,3 +15,7 @@ class SourceError(FacemaskError):
 
 class DatasetError(FacemaskError):
     """The dataset folder cannot be trained on."""
+
+
+class ImageError(FacemaskError):
+    """An image file that cannot be read: missing, empty, truncated, or no image at all."""

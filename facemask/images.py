@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .errors import ImageError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray | None:
-    """Return a contiguous uint8 BGR copy of a gray, BGR or BGRA image of any depth; None if it is no image."""
-    image = np.asarray(image)
+    """Return a contiguous uint8 BGR copy of a gray, BGR or BGRA image of any depth; None if it is no image.
+
+    Anything else (no array, no pixels, 2 or 5 channels, strings, complex numbers) is None, never an exception."""
+    try:
+        image = np.asarray(image)
+    except (ValueError, TypeError):  # ragged nested lists and the like
+        return None
+    if image.dtype.kind not in "biuf":  # bool, integers and floats only
+        return None
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[2] not in (3, 4)):
@@ -20,29 +30,58 @@ def to_bgr8(image: np.ndarray) -> np.ndarray | None:
     if image.dtype != np.uint8:
         if image.dtype == np.uint16:
             image = (image >> 8).astype(np.uint8)
+        elif image.dtype == bool:
+            image = image.astype(np.uint8) * 255
         elif np.issubdtype(image.dtype, np.floating):
             finite = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
             scale = 255.0 if finite.max(initial=0.0) <= 1.0 else 1.0
             image = np.clip(finite * scale, 0, 255).astype(np.uint8)
         else:
             image = np.clip(image, 0, 255).astype(np.uint8)
+    image = np.ascontiguousarray(image)  # OpenCV takes no negative strides
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return np.ascontiguousarray(image)
+    return image
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as 8-bit BGR; an ImageError that says why when it cannot be.
+
+    A truncated JPEG or PNG is refused rather than half decoded: a half-grey photo is no face to learn from."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"{path}: a folder, not an image file")
+        if not stat.S_ISREG(mode):  # a pipe or a device would block or never end
+            raise ImageError(f"{path}: not a regular file")
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:
+        raise ImageError(f"{path}: {e.strerror or e}") from None
+    if data.size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise ImageError(f"{path}: not an image, or damaged or truncated")
+    if image.ndim == 3 and image.shape[2] == 2:  # gray and alpha
+        image = image[:, :, 0]
+    bgr = to_bgr8(image)
+    if bgr is None:
+        raise ImageError(f"{path}: unsupported image layout {image.shape} {image.dtype}")
+    return bgr
 
 
 def read_image(path: str | Path) -> np.ndarray | None:
     """Read an image file as 8-bit BGR; None when it is unreadable, whatever the reason."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+        return load_image(path)
+    except ImageError:
         return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    return None if image is None else to_bgr8(image)
 
 
 def list_images(folder: str | Path) -> list[Path]:

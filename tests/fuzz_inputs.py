@@ -1,0 +1,280 @@
+"""Feed well over 1,000 bad inputs through the public API and the image loaders; report what each did.
+
+    python tests/fuzz_inputs.py MODEL RESULT_JSON [--big 2]
+
+Run in a process of its own by test_fuzz.py, so that a hard crash (a segfault in OpenCV, say) fails the test
+instead of killing pytest. Each input must give a result or one FacemaskError with a message; anything else is
+recorded as a failure. Before each input its name goes to stderr, so a crash names the input that caused it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from conftest import scene
+
+from facemask import CLASSES, Face, FacemaskError, MaskDetector
+from facemask.detector import crop
+from facemask.image_batch import detect_images
+from facemask.images import load_image, read_image, to_bgr8
+from facemask.overlay import draw_faces, draw_tally
+
+DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, bool)
+SHAPES = ((0, 0), (0, 5), (1, 1), (1, 5000), (5000, 1), (2, 2), (9, 9), (10, 10), (37, 53), (240, 320))
+CHANNELS = (None, 1, 2, 3, 4, 5)
+LAYOUTS = ("contiguous", "fortran", "transposed", "strided", "reversed")
+
+
+class Fuzz:
+    def __init__(self):
+        self.cases = 0
+        self.results = 0
+        self.errors = 0
+        self.failures: list[str] = []
+
+    def check(self, name: str, fn, validate=None) -> None:
+        """One input: fn() must return (a result validate() accepts) or raise a FacemaskError with a message."""
+        self.cases += 1
+        print(name, file=sys.stderr, flush=True)
+        try:
+            result = fn()
+        except FacemaskError as e:
+            if not str(e).strip():
+                self.failures.append(f"{name}: a FacemaskError without a message")
+            self.errors += 1
+            return
+        except Exception as e:  # anything else is a bug to fix in the library
+            self.failures.append(f"{name}: {type(e).__name__}: {str(e)[:300]}")
+            return
+        problem = validate(result) if validate else None
+        if problem:
+            self.failures.append(f"{name}: {problem}")
+        else:
+            self.results += 1
+
+
+def layout(image: np.ndarray, how: str) -> np.ndarray:
+    """The same kind of frame in memory laid out another way: what a caller's slicing gives."""
+    if how == "fortran":
+        return np.asfortranarray(image)
+    if how == "transposed":
+        return np.swapaxes(image, 0, 1)
+    if how == "strided":
+        return np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)[::2, ::2]
+    if how == "reversed":
+        return image[::-1, ::-1, ::-1] if image.ndim == 3 else image[::-1, ::-1]
+    return image
+
+
+def random_image(rng, shape, channels, dtype) -> np.ndarray:
+    full = shape if channels is None else (*shape, channels)
+    if dtype is bool:
+        return rng.integers(0, 2, full).astype(bool)
+    if np.issubdtype(dtype, np.floating):
+        image = rng.normal(0.5, 2.0, full).astype(dtype)
+        if image.size:
+            image.flat[0], image.flat[-1] = np.nan, np.inf
+        return image
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, int(info.max) + 1, full, dtype=dtype)
+
+
+def valid_bgr(result) -> str | None:
+    if result is None:
+        return None
+    if not (isinstance(result, np.ndarray) and result.dtype == np.uint8 and result.ndim == 3
+            and result.shape[2] == 3 and result.flags.c_contiguous):
+        return f"to_bgr8 returned {type(result).__name__} {getattr(result, 'shape', '')}"
+    return None
+
+
+def valid_probs(n: int):
+    def check(probs) -> str | None:
+        if not isinstance(probs, np.ndarray) or probs.shape != (n, len(CLASSES)):
+            return f"classify returned {getattr(probs, 'shape', type(probs).__name__)}"
+        rows = probs[~np.isnan(probs).any(axis=1)]
+        if not np.allclose(rows.sum(axis=1), 1, atol=1e-4):
+            return "probabilities do not sum to 1"
+        return None
+
+    return check
+
+
+def valid_faces(frame_shape):
+    def check(faces) -> str | None:
+        h, w = frame_shape[:2]
+        for face in faces:
+            if not isinstance(face, Face) or face.label not in CLASSES:
+                return f"not a Face: {face!r}"
+            x1, y1, x2, y2 = face.box
+            if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
+                return f"box {face.box} outside the {w}x{h} frame"
+        return None
+
+    return check
+
+
+def fuzz_arrays(fuzz: Fuzz, detector: MaskDetector, rng) -> None:
+    """Frames of every size, depth, channel count and memory layout through to_bgr8, classify and detect."""
+    for shape in SHAPES:
+        for channels in CHANNELS:
+            for dtype in DTYPES:
+                image = random_image(rng, shape, channels, dtype)
+                how = LAYOUTS[int(rng.integers(len(LAYOUTS)))]
+                frame = layout(image, how)
+                name = f"array {frame.shape} {np.dtype(dtype).name} {how}"
+                fuzz.check(f"to_bgr8 {name}", lambda f=frame: to_bgr8(f), valid_bgr)
+                fuzz.check(f"classify {name}", lambda f=frame: detector.classify([f]), valid_probs(1))
+                if dtype in (np.uint8, np.uint16, np.float32) or shape[0] in (0, 1):
+                    fuzz.check(f"detect {name}", lambda f=frame: detector.detect(f), valid_faces(frame.shape))
+    odd = {
+        "None": None, "a string": "frame.jpg", "an int": 7, "a 0-d array": np.array(3), "a 1-d array": np.zeros(10),
+        "a 4-d array": np.zeros((2, 8, 8, 3), np.uint8), "a 5-d array": np.zeros((1, 2, 8, 8, 3), np.uint8),
+        "a ragged list": [[1, 2], [3]], "a nested list": [[[0, 0, 0]] * 12] * 12, "strings": np.full((12, 12, 3), "a"),
+        "complex": np.ones((12, 12, 3), np.complex64), "objects": np.full((12, 12, 3), None, object),
+        "datetimes": np.zeros((12, 12, 3), "datetime64[s]"),
+        "a structured array": np.zeros((12, 12), dtype=[("a", "u1"), ("b", "u1")]),
+    }
+    for name, value in odd.items():
+        fuzz.check(f"to_bgr8 {name}", lambda v=value: to_bgr8(v), valid_bgr)
+        fuzz.check(f"classify [{name}]", lambda v=value: detector.classify([v]), valid_probs(1))
+        fuzz.check(f"detect {name}", lambda v=value: detector.detect(v), valid_faces((10**9, 10**9)))
+        fuzz.check(f"classify {name}", lambda v=value: detector.classify(v))
+    mixed = [random_image(rng, s, c, np.uint8) for s in SHAPES for c in CHANNELS]
+    fuzz.check("classify a batch of mixed crops", lambda: detector.classify(mixed), valid_probs(len(mixed)))
+    fuzz.check("classify an empty list", lambda: detector.classify([]), valid_probs(0))
+    fuzz.check("classify an (N, H, W, C) array", lambda: detector.classify(np.zeros((3, 20, 20, 3), np.uint8)),
+               valid_probs(3))
+
+
+def fuzz_big(fuzz: Fuzz, detector: MaskDetector, count: int) -> None:
+    """8000x8000 frames: a 16-bit gray one and a BGRA one (192 MB and more each)."""
+    big = [("8000x8000 16-bit gray", lambda: np.full((8000, 8000), 40000, np.uint16)),
+           ("8000x8000 BGRA", lambda: np.full((8000, 8000, 4), 90, np.uint8)),
+           ("8000x8000 BGR", lambda: np.full((8000, 8000, 3), 90, np.uint8))]
+    for name, make in big[:count]:
+        frame = make()
+        fuzz.check(f"detect {name}", lambda f=frame: detector.detect(f), valid_faces(frame.shape))
+        fuzz.check(f"classify {name}", lambda f=frame: detector.classify([f]), valid_probs(1))
+        del frame
+
+
+def fuzz_borders(fuzz: Fuzz, detector: MaskDetector) -> None:
+    """A real face touching or crossing each border and corner, then boxes anywhere drawn and cropped."""
+    face = scene()[30:450, 100:458]
+    fh, fw = face.shape[:2]
+    for size in ((480, 640), (400, 400), (300, 900)):
+        h, w = size
+        for dy in (-fh // 2, 0, None, h - fh, h - fh // 2):
+            for dx in (-fw // 2, 0, None, w - fw, w - fw // 2):
+                y = (h - fh) // 2 if dy is None else dy
+                x = (w - fw) // 2 if dx is None else dx
+                frame = np.zeros((h, w, 3), np.uint8)
+                sy, sx = max(0, -y), max(0, -x)
+                ty, tx = max(0, y), max(0, x)
+                ch, cw = min(fh - sy, h - ty), min(fw - sx, w - tx)
+                frame[ty:ty + ch, tx:tx + cw] = face[sy:sy + ch, sx:sx + cw]
+                fuzz.check(f"detect a face at ({x}, {y}) in {w}x{h}", lambda f=frame: detector.detect(f),
+                           valid_faces(frame.shape))
+    h, w = 120, 160
+    boxes = [(-50, -50, 30, 30), (-5, 10, 40, 60), (140, 10, 200, 60), (10, -20, 60, 30), (10, 100, 60, 160),
+             (0, 0, w, h), (-10, -10, w + 10, h + 10), (w, h, w + 30, h + 30), (-40, -40, -5, -5), (150, 0, 160, 10),
+             (0, 110, 10, 120), (50, 50, 50, 50), (60, 60, 40, 40)]
+    for box in boxes:
+        frame = np.full((h, w, 3), 120, np.uint8)
+        probs = np.array([0.2, 0.5, 0.3], np.float32)
+        face = Face(box, "without_mask", 0.5, probs, 0.9, 7)
+        fuzz.check(f"draw a face at {box}", lambda f=frame, b=face: draw_faces(f, [b]) or draw_tally(f, [b]))
+        fuzz.check(f"classify the crop {box}", lambda f=frame, b=box: detector.classify([crop(f, b)]), valid_probs(1))
+
+
+def bad_files(folder: Path, rng) -> list[Path]:
+    """Truncated JPEGs and PNGs cut anywhere, empty files, text, random bytes, and odd but valid images."""
+    files = []
+
+    def add(name: str, data: bytes) -> None:
+        path = folder / name
+        path.write_bytes(data)
+        files.append(path)
+
+    photo = scene()
+    jpg, png = cv2.imencode(".jpg", photo)[1].tobytes(), cv2.imencode(".png", photo)[1].tobytes()
+    for i, cut in enumerate(np.linspace(0, 0.999, 90)):
+        add(f"cut{i}.jpg", jpg[: int(len(jpg) * cut)])
+        add(f"cut{i}.png", png[: int(len(png) * cut)])
+    for i in range(40):
+        noise = rng.integers(0, 256, int(rng.integers(1, 4000)), dtype=np.uint8).tobytes()
+        add(f"noise{i}.jpg", noise)
+        add(f"jpeg_head{i}.jpg", jpg[:600] + noise)
+        add(f"png_head{i}.png", png[:64] + noise)
+        flipped = bytearray(jpg)
+        for j in rng.integers(0, len(flipped), 20):
+            flipped[j] = int(rng.integers(0, 256))
+        add(f"flipped{i}.jpg", bytes(flipped))
+    add("empty.jpg", b"")
+    add("empty.png", b"")
+    add("text.jpg", b"this is not a picture\n")
+    add("text.png", "no image here, just words: éèà\n".encode())
+    add("html.webp", b"<html><body>404 Not Found</body></html>")
+    for name, image in {
+        "gray16.png": np.full((30, 40), 50000, np.uint16),
+        "bgra.png": np.full((30, 40, 4), 128, np.uint8),
+        "gray.jpg": np.full((30, 40), 128, np.uint8),
+        "one_pixel.png": np.zeros((1, 1, 3), np.uint8),
+        "line.png": np.zeros((1, 5000, 3), np.uint8),
+        "bgr16.png": np.full((30, 40, 3), 1000, np.uint16),
+    }.items():
+        add(name, cv2.imencode(Path(name).suffix, image)[1].tobytes())
+    (folder / "folder.jpg").mkdir()
+    files.append(folder / "folder.jpg")
+    (folder / "dangling.png").symlink_to(folder / "nowhere.png")
+    files.append(folder / "dangling.png")
+    files.append(folder / "missing.jpg")
+    return files
+
+
+def fuzz_files(fuzz: Fuzz, detector: MaskDetector, folder: Path, rng) -> None:
+    (folder / "in").mkdir()
+    files = bad_files(folder / "in", rng)
+    for path in files:
+        fuzz.check(f"read_image {path.name}", lambda p=path: read_image(p), valid_bgr)
+        fuzz.check(f"load_image {path.name}", lambda p=path: load_image(p), valid_bgr)
+    fuzz.check("detect_images over all the bad files",
+               lambda: detect_images(detector, files, folder / "in", folder / "out", folder / "out" / "faces.csv"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("model")
+    p.add_argument("result")
+    p.add_argument("--big", type=int, default=2, help="how many 8000x8000 frames")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    started = time.perf_counter()
+    detector = MaskDetector.load(args.model)
+    rng = np.random.default_rng(args.seed)
+    fuzz = Fuzz()
+    with tempfile.TemporaryDirectory() as tmp:
+        fuzz_files(fuzz, detector, Path(tmp), rng)
+    fuzz_arrays(fuzz, detector, rng)
+    fuzz_borders(fuzz, detector)
+    fuzz_big(fuzz, detector, args.big)
+    report = {"cases": fuzz.cases, "results": fuzz.results, "errors": fuzz.errors, "failures": fuzz.failures,
+              "seconds": round(time.perf_counter() - started, 1)}
+    Path(args.result).write_text(json.dumps(report, indent=1))
+    print("done", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
