@@ -69,7 +69,8 @@ def train_parser() -> argparse.ArgumentParser:
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=non_negative_int, default=0, metavar="N",
                    help="after training the head, unfreeze the last N layers of MobileNetV2 and train on (slow)")
-    p.add_argument("--fine-tune-epochs", type=positive_int, default=5, help="epochs of the fine-tuning phase")
+    p.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="epochs of the fine-tuning phase")
+    p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="Adam's initial rate when fine-tuning")
     p.add_argument("--val-split", type=fraction, default=0.2,
                    help="fraction held out for validation (a dataset manifest's splits take precedence)")
     p.add_argument("--seed", type=int, default=42, help="seed for the split, augmentation and initial weights")
@@ -91,7 +92,8 @@ def _train(args) -> None:
 
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, views=args.views,
-        fine_tune=args.fine_tune, fine_tune_epochs=args.fine_tune_epochs, seed=args.seed,
+        fine_tune=args.fine_tune, fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_learning_rate=args.fine_tune_learning_rate, seed=args.seed,
         weights=None if args.weights == "none" else "imagenet",
     )
     run_training(args.dataset, args.model, args.plot, config, args.val_split, tflite=not args.no_tflite)

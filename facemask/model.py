@@ -33,6 +33,7 @@ class TrainConfig:
     views: int = 3
     fine_tune: int = 0
     fine_tune_epochs: int = 10
+    fine_tune_learning_rate: float = 1e-5
     seed: int = 42
     weights: str | None = "imagenet"
 
@@ -205,7 +206,7 @@ def train(images_train, labels_train, images_val, labels_val, config: TrainConfi
         print(f"fine-tuning the last {config.fine_tune} layers of MobileNetV2 with the head")
         unfreeze_top(base, config.fine_tune)
         more = fit_on_cache(above, cache, labels_train, val_cache, labels_val,
-                            config.fine_tune_epochs, config.learning_rate / 10, config.batch_size, config.seed)
+                            config.fine_tune_epochs, config.fine_tune_learning_rate, config.batch_size, config.seed)
         history = {k: history[k] + more[k] for k in history}
     return model, history
 
