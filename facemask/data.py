@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from .classifier import INPUT_SIZE
-from .errors import DatasetError
-from .images import list_images, read_image
+from .errors import DatasetError, ImageError
+from .images import IMAGE_SUFFIXES, list_images, load_image
 from .labels import CLASSES, canonical_label
 
 MANIFEST = "manifest.csv"
@@ -58,31 +58,43 @@ def read_manifest(root: Path) -> dict[str, str]:
         return {row["file"]: row.get("split", "") for row in csv.DictReader(f)}
 
 
+def _candidates(folder: Path) -> list[Path]:
+    """Everything in a class folder named like an image, so that a folder or a broken link named x.jpg is
+    reported as unreadable rather than silently left out."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_dataset(root: str | Path) -> Dataset:
-    """Every readable image, resized to the model's input; unreadable files are named once each, then counted."""
+    """Every readable image, resized to the model's input; each unreadable file is named once, with why.
+
+    A class folder none of whose files can be read is a DatasetError, raised before any training starts."""
     root = Path(root)
     folders = class_folders(root)
     manifest = read_manifest(root)
-    files = [(path, CLASSES.index(label)) for label, folder in folders.items() for path in list_images(folder)]
+    files = [(path, CLASSES.index(label)) for label, folder in folders.items() for path in _candidates(folder)]
     images = np.empty((len(files), INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
     kept, labels, bad = [], [], 0
     for i, (path, label) in enumerate(files):
-        image = read_image(path)
-        if image is None or min(image.shape[:2]) < 2:
-            print(f"warning: skipping unreadable image {path}", file=sys.stderr)
+        try:
+            image = load_image(path)
+            if min(image.shape[:2]) < 2:
+                raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels, too small to learn from")
+        except ImageError as e:
+            print(f"warning: skipping unreadable image {e}", file=sys.stderr)
             bad += 1
-            continue
-        images[len(kept)] = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
-        kept.append(path)
-        labels.append(label)
+        else:
+            images[len(kept)] = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+            kept.append(path)
+            labels.append(label)
         if (i + 1) % 1000 == 0 or i + 1 == len(files):
             print(f"\rreading images: {i + 1}/{len(files)}", end="\n" if i + 1 == len(files) else "", flush=True)
     if bad:
         print(f"warning: skipped {bad} unreadable image(s) of {len(files)}", file=sys.stderr)
     present = set(labels)
-    empty = [c for i, c in enumerate(CLASSES) if i not in present]
+    empty = [f"{folders[c]} ({c})" for i, c in enumerate(CLASSES) if i not in present]
     if empty:
-        raise DatasetError(f"no readable image for {', '.join(empty)} in {root}")
+        raise DatasetError(f"no readable image in the class folder {' or '.join(empty)}: "
+                           "every file there is unreadable (see the warnings above)")
     splits = [manifest.get(p.relative_to(root).as_posix(), "") for p in kept]
     return Dataset(images[: len(kept)], np.array(labels), kept, splits)
 
