@@ -3,36 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .errors import FacemaskError
+from .errors import FacemaskError, SourceError
 from .images import IMAGE_SUFFIXES
+from .interrupt import Terminated, exit_status, sigterm_as_exception
 
 
 def _run(main, args) -> int:
-    """Run a command; a FacemaskError becomes one line on stderr and exit status 1."""
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
+    """Run a command; a FacemaskError becomes one line on stderr and exit status 1; Ctrl-C (SIGTERM) prints
+    "interrupted" and exits 130 (143), after whatever the command does to finish its files."""
     try:
-        main(args)
+        with sigterm_as_exception():
+            import absl.logging
+
+            absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
+            main(args)
     except FacemaskError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exit_status(e)
     return 0
 
 
-def fraction(text: str) -> float:
+def _finite(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _finite(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _finite(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -50,6 +77,47 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
+    return value
+
+
+def _check_writable(parser: argparse.ArgumentParser, flag: str, folder: str | Path) -> None:
+    """Files must be creatable in `folder`, or in the nearest folder above it that exists (it would be made
+    there): a probe with an anonymous temporary file, which leaves nothing behind."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        parser.error(f"{flag}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        parser.error(f"{flag}: cannot write in {existing}: {e.strerror or e}")
+
+
+def _check_output_file(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
+    if Path(path).is_dir():
+        parser.error(f"{flag}: is a folder, expected a file name: {path}")
+    _check_writable(parser, flag, Path(path).parent)
+
+
+def _check_output_folder(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
+    if Path(path).exists() and not Path(path).is_dir():
+        parser.error(f"{flag}: not a folder: {path}")
+    _check_writable(parser, flag, path)
+
+
+def _check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, what: str) -> None:
+    if Path(path).is_dir():
+        parser.error(f"{flag}: is a folder, expected {what}: {path}")
+    if not Path(path).is_file():
+        parser.error(f"{flag}: no such file: {path}")
+
+
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="train_mask_detector.py",
@@ -63,17 +131,18 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plot", default="plots", help="folder for training.png, confusion_matrix.png, report.txt")
     p.add_argument("--epochs", type=positive_int, default=20, help="epochs of training the head")
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
-    p.add_argument("--learning-rate", type=float, default=1e-4, help="Adam's initial rate (decays each epoch)")
+    p.add_argument("--learning-rate", type=positive_float, default=1e-4, help="Adam's initial rate (decays each epoch)")
     p.add_argument("--views", type=positive_int, default=3,
                    help="augmented views of each image whose base features are computed once and reused "
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=non_negative_int, default=0, metavar="N",
                    help="after training the head, unfreeze the last N layers of MobileNetV2 and train on (slow)")
     p.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="epochs of the fine-tuning phase")
-    p.add_argument("--fine-tune-learning-rate", type=float, default=1e-5, help="Adam's initial rate when fine-tuning")
+    p.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-5,
+                   help="Adam's initial rate when fine-tuning")
     p.add_argument("--val-split", type=fraction, default=0.2,
                    help="fraction held out for validation (a dataset manifest's splits take precedence)")
-    p.add_argument("--seed", type=int, default=42, help="seed for the split, augmentation and initial weights")
+    p.add_argument("--seed", type=seed, default=42, help="seed for the split, augmentation and initial weights")
     p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
                    help="start MobileNetV2 from ImageNet weights, or from random ones (for tests)")
     p.add_argument("--no-tflite", action="store_true", help="do not export the faster .tflite twin of the model")
@@ -102,20 +171,17 @@ def _train(args) -> None:
 def train_main(argv: list[str] | None = None) -> int:
     parser = train_parser()
     args = parser.parse_args(argv)
-    if args.export_tflite and not Path(args.model).is_file():
-        parser.error(f"--model: no such file: {args.model}")
-    if not args.export_tflite and not Path(args.dataset).is_dir():
-        parser.error(f"--dataset: not a folder: {args.dataset}")
+    if args.export_tflite:
+        _check_input_file(parser, "--model", args.model, "a model file")
+    else:
+        if not Path(args.dataset).is_dir():
+            missing = "" if Path(args.dataset).exists() else " (no such file or folder)"
+            parser.error(f"--dataset: not a folder: {args.dataset}{missing}")
+        _check_output_file(parser, "--model", args.model)
+        _check_output_folder(parser, "--plot", args.plot)
     if Path(args.model).suffix not in (".h5", ".keras"):
         parser.error(f"--model must end in .h5 or .keras: {args.model}")
     return _run(_train, args)
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,8 +195,8 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.model and not Path(args.model).is_file():
-        parser.error(f"--model: no such file: {args.model}")
+    if args.model:
+        _check_input_file(parser, "--model", args.model, "a model file")
     if args.face_detector and not Path(args.face_detector).is_dir():
         parser.error(f"--face-detector: not a folder: {args.face_detector}")
 
@@ -154,6 +220,13 @@ def video_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=positive_int, default=5, metavar="N",
                    help="label each face by its mean class probabilities over its last N detections, "
                         "so one ambiguous frame does not flip the label (1: no smoothing)")
+    live = p.add_argument_group("cameras and streams")
+    live.add_argument("--reconnect", type=non_negative_int, default=5, metavar="N",
+                      help="when a camera or stream stops delivering frames, reopen it up to N times, waiting "
+                           "0.5, 1, 2 ... (at most 30) seconds before each attempt; then end with an error "
+                           "(0: end at once). Counted per outage; files are not reopened")
+    live.add_argument("--read-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                      help="a camera or stream that delivers no frame for this long counts as stopped")
     alerts = p.add_argument_group("alerts and event log")
     alerts.add_argument("--alert-after", type=non_negative_float, default=3.0, metavar="SECONDS",
                         help="alert once per person (per track) who stays without a mask or with an incorrect "
@@ -177,24 +250,33 @@ def _video(args) -> None:
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
     source = args.video if args.video else args.camera
     monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
-    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring)
+    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring,
+                  reconnect=args.reconnect, read_timeout=args.read_timeout)
     print(summary)
     if args.output and summary.frames:
         print(f"wrote {args.output}")
+    if summary.interrupted == signal.SIGTERM:
+        raise Terminated
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    if summary.lost:
+        raise SourceError(summary.lost)
 
 
 def video_main(argv: list[str] | None = None) -> int:
     parser = video_parser()
     args = parser.parse_args(argv)
-    if args.video and "://" not in args.video and not Path(args.video).is_file():
-        parser.error(f"--video: no such file: {args.video}")
+    if args.video and "://" not in args.video:
+        _check_input_file(parser, "--video", args.video, "a video file")
     _check_model_arguments(parser, args)
-    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
-        parser.error(f"--output must end in .mp4 or .avi: {args.output}")
-    if args.log and Path(args.log).is_dir():
-        parser.error(f"--log: is a folder: {args.log}")
-    if args.snapshots and Path(args.snapshots).exists() and not Path(args.snapshots).is_dir():
-        parser.error(f"--snapshots: not a folder: {args.snapshots}")
+    if args.output:
+        if Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+            parser.error(f"--output must end in .mp4 or .avi: {args.output}")
+        _check_output_file(parser, "--output", args.output)
+    if args.log:
+        _check_output_file(parser, "--log", args.log)
+    if args.snapshots:
+        _check_output_folder(parser, "--snapshots", args.snapshots)
     return _run(_video, args)
 
 
@@ -245,8 +327,9 @@ def image_main(argv: list[str] | None = None) -> int:
     if not image.exists():
         parser.error(f"--image: no such file or folder: {args.image}")
     _check_model_arguments(parser, args)
-    if output.exists() and not output.is_dir():
-        parser.error(f"--output: not a folder: {args.output}")
+    _check_output_folder(parser, "--output", args.output)
+    if args.csv:
+        _check_output_file(parser, "--csv", args.csv)
     if output.resolve() == (image if image.is_dir() else image.parent).resolve():
         parser.error(f"--output: the copies would overwrite the images in {args.output}: name another folder")
     return _run(_image, args)

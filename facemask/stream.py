@@ -1,11 +1,23 @@
-"""Frames in and out on their own threads, so decoding and encoding overlap with detection."""
+"""Frames in and out on their own threads, so decoding and encoding overlap with detection.
+
+Sources fail in two ways, and each is met differently:
+  a file has damaged frames or is cut short: the damaged frames are skipped, and it ends where it can no longer
+  be read, as if that were its end;
+  a camera or network stream stops delivering, by failed reads or by reads that never return: after
+  `timeout` seconds without a frame it is reopened, up to `reconnect` times per outage, waiting 0.5, 1, 2 ...
+  (at most 30) seconds before each attempt, with one line on stderr per attempt. If it never comes back,
+  `lost` says so and the frames end.
+"""
 
 from __future__ import annotations
 
 import os
 import queue
+import re
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -15,6 +27,9 @@ from .errors import SourceError
 from .files import temp_path
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
+FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # seconds before the first reconnection attempt; the most between two
+MAX_BAD_READS = 30  # failed reads in a row after which a file counts as ended (a damaged frame is one failed read)
 _END = object()
 
 
@@ -23,46 +38,222 @@ def is_live(source: int | str) -> bool:
     return isinstance(source, int) or "://" in str(source)
 
 
-def open_capture(source: int | str) -> cv2.VideoCapture:
-    """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be."""
-    capture = cv2.VideoCapture(source)
+def source_name(source: int | str) -> str:
+    """How messages name a source: "camera 0", or the path or URL with any password hidden."""
+    if isinstance(source, int):
+        return f"camera {source}"
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", str(source))
+
+
+def open_capture(source: int | str, timeout: float | None = None) -> cv2.VideoCapture:
+    """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be.
+
+    For a network stream, `timeout` bounds how long opening it and each read may block."""
+    if timeout and isinstance(source, str) and "://" in source:
+        ms = int(timeout * 1000)
+        capture = cv2.VideoCapture(
+            source, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        )
+    else:
+        capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         capture.release()
         if isinstance(source, int):
             raise SourceError(f"cannot open camera {source}: is a camera connected?")
-        raise SourceError(f"cannot open video {source}")
+        if "://" in str(source):
+            raise SourceError(f"cannot open the stream {source_name(source)}")
+        raise SourceError(f"cannot open video {source}: not a video, or damaged "
+                          "(an .mp4 cut short loses the index it needs)")
     return capture
 
 
-class FrameReader:
-    """Reads frames on a thread. A file yields every frame; a live source only the newest."""
+def reconnect_delay(attempt: int) -> float:
+    """Seconds to wait before reconnection attempt `attempt` (1, 2, ...): 0.5, 1, 2, 4 ... at most 30."""
+    return min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
 
-    def __init__(self, source: int | str, queue_size: int = 8):
-        self.source = source
-        self.capture = open_capture(source)
-        fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 1 <= fps <= 240 else 30.0
-        self.live = is_live(source)
-        self.frames: queue.Queue = queue.Queue(maxsize=1 if self.live else queue_size)
-        self.stopped = threading.Event()
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class _Connection:
+    """One opened capture, read on a daemon thread of its own, so that a read that never returns (a stream gone
+    quiet, a camera unplugged) can be given up on after a timeout instead of hanging the program. The capture
+    is released on that thread once its last read is over."""
+
+    def __init__(self, capture):
+        self.capture = capture
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
         self.decode_seconds = 0.0
+        self.retired = False
+        self.thread = threading.Thread(target=self._work, name="capture", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            while self.requests.get():
+                start = time.perf_counter()
+                try:
+                    ok, frame = self.capture.read()
+                except Exception:  # a backend error on a damaged frame or a lost device
+                    ok, frame = False, None
+                self.decode_seconds += time.perf_counter() - start
+                self.results.put((ok and frame is not None, frame))
+        finally:
+            self.capture.release()
+
+    def read(self, timeout: float | None, cancel: threading.Event) -> tuple[bool, np.ndarray | None] | None:
+        """(ok, frame); None when no answer came within `timeout` seconds, or `cancel` was set meanwhile."""
+        self.requests.put(True)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not cancel.is_set():
+            wait = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if wait <= 0:
+                return None
+            try:
+                return self.results.get(timeout=wait)
+            except queue.Empty:
+                continue
+        return None
+
+    def get(self, prop: int) -> float:
+        """A capture property; only between reads, when the capture's thread is idle."""
+        try:
+            return float(self.capture.get(prop))
+        except Exception:
+            return 0.0
+
+    def close(self) -> None:
+        self.requests.put(False)
+
+
+def _join_all(threads: list[threading.Thread], timeout: float) -> None:
+    """Wait for threads up to `timeout` seconds in all.
+
+    A thread still inside OpenCV when the interpreter exits aborts the process ("terminate called without an
+    active exception") as its call returns; one stuck in a read that never returns is left behind."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class FrameReader:
+    """Reads frames on a thread. A file yields every frame it can decode; a live source only the newest.
+
+    `opener(source)` opens the capture (tests give a fake one); `stop` is an event that ends the frames early,
+    also while the reader waits to reconnect."""
+
+    def __init__(
+        self,
+        source: int | str,
+        queue_size: int = 8,
+        reconnect: int = 0,
+        timeout: float = READ_TIMEOUT,
+        opener: Callable[[int | str], object] | None = None,
+        stop: threading.Event | None = None,
+    ):
+        self.source = source
+        self.name = source_name(source)
+        self.live = is_live(source)
+        self.reconnect = reconnect if self.live else 0
+        self.timeout = timeout if self.live else None
+        self.opener = opener or (lambda s: open_capture(s, timeout))
+        connection = _Connection(self.opener(source))
+        self._connections = [connection]
+        fps = connection.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else 30.0
+        self.frame_count = 0 if self.live else int(connection.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.connection = connection
+        self.frames: queue.Queue = queue.Queue(maxsize=1 if self.live else queue_size)
+        self.stopped = stop or threading.Event()
+        self._closed = threading.Event()
+        self.decode_seconds = 0.0
+        self.frames_read = 0
+        self.skipped = 0  # damaged frames of a file skipped
+        self.reconnects = 0  # times a live source came back
+        self.lost: str | None = None  # why a live source ended: it stopped and did not come back
         self.thread = threading.Thread(target=self._read, name="frame-reader", daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
+        failures = 0  # failed reads in a row
         try:
-            while not self.stopped.is_set():
-                start = cv2.getTickCount()
-                ok, frame = self.capture.read()
-                self.decode_seconds += (cv2.getTickCount() - start) / cv2.getTickFrequency()
-                if not ok:
+            while not self._done():
+                result = self.connection.read(self.timeout, self._closed)
+                if result is not None and result[0]:
+                    self.skipped += failures if not self.live else 0
+                    failures = 0
+                    self._frame(result[1])
+                elif self._done():
                     break
-                self._put(frame)
+                elif self.live:
+                    if not self._reconnect(stalled=result is None):
+                        break
+                else:
+                    failures += 1
+                    if self._file_ended(failures):
+                        break
         finally:
+            self._retire(self.connection)
             self._put(_END, block=True)
 
+    def _retire(self, connection: _Connection) -> None:
+        if not connection.retired:
+            connection.retired = True
+            self.decode_seconds += connection.decode_seconds
+            connection.close()
+
+    def _done(self) -> bool:
+        return self.stopped.is_set() or self._closed.is_set()
+
+    def _frame(self, frame: np.ndarray) -> None:
+        self.frames_read += 1
+        self._put(frame)
+
+    def _file_ended(self, failures: int) -> bool:
+        """After a failed read of a file: its end, or a damaged frame to skip?"""
+        position = self.connection.get(cv2.CAP_PROP_POS_FRAMES)
+        at_end = self.frame_count > 0 and position >= self.frame_count
+        if at_end or failures >= MAX_BAD_READS:
+            if self.frame_count > 0 and self.frames_read + self.skipped < self.frame_count - 1:
+                _warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
+                      "it is truncated or damaged")
+            return True
+        return False
+
+    def _reconnect(self, stalled: bool) -> bool:
+        """Reopen a live source that stopped delivering, with back-off; True once a frame came again."""
+        why = f"no frame for {self.timeout:g} s" if stalled else "it stopped delivering frames"
+        self._retire(self.connection)
+        for attempt in range(1, self.reconnect + 1):
+            delay = reconnect_delay(attempt)
+            _warn(f"{self.name}: {why}; reconnecting in {delay:g} s (attempt {attempt} of {self.reconnect})")
+            if self.stopped.wait(delay) or self._closed.is_set():
+                return False
+            try:
+                connection = _Connection(self.opener(self.source))
+                self._connections = [c for c in self._connections if c.thread.is_alive()] + [connection]
+            except Exception as e:  # SourceError, or whatever a backend raises
+                why = f"cannot reopen it ({e})"
+                continue
+            result = connection.read(self.timeout, self._closed)
+            if result is not None and result[0]:
+                self.connection = connection
+                self.reconnects += 1
+                print(f"reconnected to {self.name} (attempt {attempt})", file=sys.stderr, flush=True)
+                self._frame(result[1])
+                return True
+            self._retire(connection)
+            why = f"no frame for {self.timeout:g} s after reopening" if result is None else "no frame after reopening"
+        if self.reconnect:
+            self.lost = f"lost {self.name}: {why}; gave up after {self.reconnect} reconnection attempt(s)"
+        else:
+            self.lost = f"lost {self.name}: {why} (--reconnect N retries it)"
+        return False
+
     def _put(self, item, block: bool = False) -> None:
-        while not self.stopped.is_set():
+        while not self._closed.is_set():
             if self.live and not block:
                 try:  # drop the stale frame the consumer has not taken yet
                     self.frames.get_nowait()
@@ -72,19 +263,26 @@ class FrameReader:
                 self.frames.put(item, timeout=0.1)
                 return
             except queue.Full:
+                if self.stopped.is_set() and not block:
+                    return
                 continue
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
-            item = self.frames.get()
+            try:
+                item = self.frames.get(timeout=0.1)
+            except queue.Empty:
+                if self.stopped.is_set() or self._closed.is_set():
+                    return
+                continue
             if item is _END:
                 return
             yield item
 
     def close(self) -> None:
-        self.stopped.set()
+        self._closed.set()
         self.thread.join(timeout=5)
-        self.capture.release()
+        _join_all([c.thread for c in self._connections], timeout=5)
 
 
 class FrameWriter:
@@ -95,21 +293,29 @@ class FrameWriter:
         fourcc = FOURCC.get(self.path.suffix.lower())
         if fourcc is None:
             raise SourceError(f"unsupported output type {self.path.suffix!r}: use one of {', '.join(FOURCC)}")
-        self.tmp = temp_path(self.path)
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        self.size = tuple(size)
+        try:
+            self.tmp = temp_path(self.path)
+        except OSError as e:
+            raise SourceError(f"cannot write {self.path}: {e.strerror or e}") from e
+        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), fps, self.size)
         if not self.writer.isOpened():
             self.tmp.unlink(missing_ok=True)
             raise SourceError(f"cannot write {self.path}")
         self.frames: queue.Queue = queue.Queue(maxsize=16)
         self.encode_seconds = 0.0
+        self.written = 0
         self.thread = threading.Thread(target=self._write, name="frame-writer", daemon=True)
         self.thread.start()
 
     def _write(self) -> None:
         while (frame := self.frames.get()) is not _END:
-            start = cv2.getTickCount()
+            start = time.perf_counter()
+            if (frame.shape[1], frame.shape[0]) != self.size:  # a stream that changed its resolution
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
             self.writer.write(frame)
-            self.encode_seconds += (cv2.getTickCount() - start) / cv2.getTickFrequency()
+            self.written += 1
+            self.encode_seconds += time.perf_counter() - start
 
     def write(self, frame: np.ndarray) -> None:
         self.frames.put(frame)

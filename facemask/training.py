@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from .classifier import card_path
 from .data import load_dataset, split_indices
+from .files import temp_path
+from .interrupt import signals_held
 from .labels import CLASSES
 from .model import TrainConfig, export_tflite, save_model, train
 from .report import per_class_metrics, plot_history, write_report
@@ -48,11 +52,37 @@ def run_training(
         "validation": per_class_metrics(y_true, y_pred),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    save_model(model, model_path, card)
-    print(f"saved {model_path}")
-    if tflite:
-        print(f"saved {export_tflite(model, Path(model_path).with_suffix('.tflite'))}")
+    for path in save_all(model, model_path, card, tflite):
+        print(f"saved {path}")
     return card
+
+
+def save_all(model, model_path: str | Path, card: dict, tflite: bool = True) -> list[Path]:
+    """The model, its card and (`tflite`) its .tflite twin, replacing the old ones together or not at all.
+
+    Each is written in full under a temporary name first; an interruption then (Ctrl-C, SIGTERM, kill -9, a
+    full disk) leaves the previous model as it was. Only the renames that publish them run with Ctrl-C held
+    back, so that a new model never goes out with an old twin, which the detector would prefer to it. Without
+    `tflite`, an old twin is removed for the same reason."""
+    model_path = Path(model_path)
+    staged = temp_path(model_path)
+    twin, staged_twin = model_path.with_suffix(".tflite"), staged.with_suffix(".tflite")
+    moves = [(staged, model_path), (card_path(staged), card_path(model_path))]
+    try:
+        save_model(model, staged, card)
+        if tflite:
+            export_tflite(model, staged_twin)
+            moves.append((staged_twin, twin))
+        with signals_held():
+            for source, target in moves:
+                os.replace(source, target)
+            if not tflite and twin.exists():
+                twin.unlink()
+                print(f"removed {twin}: it was the .tflite twin of the previous model")
+    finally:
+        for path in (staged, card_path(staged), staged_twin):
+            path.unlink(missing_ok=True)
+    return [target for _, target in moves if target.suffix != ".json"]
 
 
 def export_existing(model_path: str | Path) -> Path:

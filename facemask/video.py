@@ -4,10 +4,11 @@ at the end."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,11 @@ import numpy as np
 from .detector import Face, MaskDetector, crop
 from .errors import SourceError
 from .images import to_bgr8
+from .interrupt import StopRequest, signals_held
 from .labels import CLASSES, DISPLAY_NAMES
 from .monitor import Monitor, MonitorConfig
 from .overlay import draw_faces, draw_fps
-from .stream import FrameReader, FrameWriter
+from .stream import READ_TIMEOUT, FrameReader, FrameWriter
 from .tracking import Tracker
 
 WINDOW = "Face mask detector"
@@ -44,6 +46,10 @@ class Summary:
     first_frame_seconds: float | None = None
     people: Counter = field(default_factory=Counter)  # unique people per class: tracks by their majority label
     alerts: int = 0
+    interrupted: int | None = None  # the signal that stopped the run (Ctrl-C: SIGINT)
+    reconnects: int = 0  # times a live source came back after it stopped
+    skipped: int = 0  # damaged frames of a file skipped
+    lost: str | None = None  # why a live source ended: it stopped and never came back
 
     @property
     def fps(self) -> float:
@@ -52,8 +58,15 @@ class Summary:
     def __str__(self) -> str:
         counts = ", ".join(f"{DISPLAY_NAMES[c]} {self.faces[c]}" for c in CLASSES)
         people = ", ".join(f"{DISPLAY_NAMES[c]} {self.people[c]}" for c in CLASSES)
-        return (f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS\n"
+        text = (f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS\n"
                 f"people (one per track): {people}; alerts: {self.alerts}")
+        notes = [f"{n} {what}" for n, what in ((self.reconnects, "reconnection(s)"),
+                                               (self.skipped, "damaged frame(s) skipped")) if n]
+        if self.interrupted:
+            notes.append(f"stopped by {signal.Signals(self.interrupted).name}")
+        if self.lost:
+            notes.append(self.lost)
+        return text + ("\nsource: " + "; ".join(notes) if notes else "")
 
 
 class _Clock:
@@ -131,8 +144,15 @@ def run(
     detect_every: int = 1,
     smooth: int = 1,
     monitoring: MonitorConfig | None = None,
+    reconnect: int = 0,
+    read_timeout: float = READ_TIMEOUT,
+    opener: Callable[[int | str], object] | None = None,
 ) -> Summary:
-    """Detect, draw and show or write every frame until the source ends or the user presses q or Esc.
+    """Detect, draw and show or write every frame until the source ends, the user presses q or Esc, or Ctrl-C.
+
+    Ctrl-C or SIGTERM stops after the frame in hand: the output video is finished so that it plays, the summary
+    is returned with `interrupted` set to the signal. A live source that stops delivering is reopened up to
+    `reconnect` times (see stream.FrameReader); `opener` opens the capture in its place (for tests).
 
     Alerts go by video time for a file, so that a file gives the same alerts however fast it is processed,
     and by the wall clock for a camera or a stream."""
@@ -141,45 +161,53 @@ def run(
     start = time.perf_counter()
     tracker = Tracker(smooth=smooth)
     monitor = Monitor(tracker, monitoring, str(source))  # first: a bad log path fails before a camera opens
-    try:
-        reader = FrameReader(source)
-    except BaseException:
-        monitor.close(0, 0.0)
-        raise
     summary, writer = Summary(), None
     last, fps = time.perf_counter(), 0.0
     index, now = -1, 0.0
-    try:
-        for index, (frame, faces) in enumerate(annotate(detector, reader, tracker, detect_every, summary)):
-            now = time.perf_counter() - start if reader.live else index / reader.fps
-            monitor.observe(frame, faces, index, now)
-            tick = time.perf_counter()
-            dt, last = max(tick - last, 1e-6), tick
-            fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
-            draw_fps(frame, fps)
-            summary.frames += 1
-            summary.faces.update(f.label for f in faces)
-            if output is not None:
-                if writer is None:
-                    writer = FrameWriter(output, reader.fps, (frame.shape[1], frame.shape[0]))
-                writer.write(frame)
-            if summary.first_frame_seconds is None:
-                summary.first_frame_seconds = time.perf_counter() - start
-            if display:
-                cv2.imshow(WINDOW, frame)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+    with StopRequest() as stop:
+        try:
+            reader = FrameReader(source, reconnect=reconnect, timeout=read_timeout, opener=opener, stop=stop.event)
+        except BaseException:
+            monitor.close(0, 0.0)
+            raise
+        frames = annotate(detector, reader, tracker, detect_every, summary)
+        try:
+            for index, (frame, faces) in enumerate(frames):
+                now = time.perf_counter() - start if reader.live else index / reader.fps
+                monitor.observe(frame, faces, index, now)
+                tick = time.perf_counter()
+                dt, last = max(tick - last, 1e-6), tick
+                fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
+                draw_fps(frame, fps)
+                summary.frames += 1
+                summary.faces.update(f.label for f in faces)
+                if output is not None:
+                    if writer is None:
+                        writer = FrameWriter(output, reader.fps, (frame.shape[1], frame.shape[0]))
+                    writer.write(frame)
+                if summary.first_frame_seconds is None:
+                    summary.first_frame_seconds = time.perf_counter() - start
+                if display:
+                    cv2.imshow(WINDOW, frame)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+                if stop.is_set():
                     break
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-    finally:
-        reader.close()
-        if writer is not None:
-            writer.close()
-            summary.stage_seconds["encode"] = writer.encode_seconds
-        summary.stage_seconds["decode"] = reader.decode_seconds
-        summary.seconds = time.perf_counter() - start
-        if display:
-            cv2.destroyAllWindows()
-        monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
-        summary.people, summary.alerts = monitor.people, monitor.alerts
+        except KeyboardInterrupt:  # a second Ctrl-C, or one that came before the handler was in place
+            stop.set(signal.SIGINT)
+        finally:
+            frames.close()
+            reader.close()
+            if writer is not None:
+                with signals_held():
+                    writer.close()
+                summary.stage_seconds["encode"] = writer.encode_seconds
+            summary.stage_seconds["decode"] = reader.decode_seconds
+            summary.seconds = time.perf_counter() - start
+            if display:
+                cv2.destroyAllWindows()
+            monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
+            summary.people, summary.alerts = monitor.people, monitor.alerts
+            summary.interrupted = stop.signum
+            summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
     return summary

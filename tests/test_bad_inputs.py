@@ -3,10 +3,11 @@
 import time
 
 import cv2
-from conftest import make_dataset, scene
+import pytest
+from conftest import make_dataset, scene, write_video
 
 import facemask.training
-from facemask.cli import train_main
+from facemask.cli import image_main, train_main, video_main
 
 BAD_FILES = ("corrupt.jpg", "truncated.jpg", "empty.png", "notes.jpg", "folder.jpg", "dangling.png")
 
@@ -64,3 +65,88 @@ def test_a_class_with_no_readable_image_fails_before_training(tmp_path, capsys, 
     assert f"error: no readable image in the class folder {dataset / 'without_mask'} (without_mask)" in err
     assert err.count("warning: skipping unreadable image") == len(BAD_FILES) + 2  # and with_mask/corrupt.jpg
     assert not (tmp_path / "m.h5").exists()
+
+
+@pytest.fixture
+def inputs(tmp_path, color_model):
+    """Things to point the scripts at: a dataset, a video, a photo, a model, and a folder."""
+    (tmp_path / "folder").mkdir()
+    cv2.imwrite(str(tmp_path / "photo.jpg"), scene())
+    write_video(tmp_path / "clip.mp4", [scene()] * 2)
+    make_dataset(tmp_path / "data", per_class=1)
+    return {"dir": str(tmp_path / "folder"), "video": str(tmp_path / "clip.mp4"), "photo": str(tmp_path / "photo.jpg"),
+            "data": str(tmp_path / "data"), "model": str(color_model), "tmp": str(tmp_path)}
+
+
+UNWRITABLE = "/proc/facemask-test"  # not even root can create files here
+
+TRAIN = ["-d", "{data}", "-m", "{tmp}/new/m.h5", "-p", "{tmp}/new/plots", "--weights", "none"]
+VIDEO = ["--video", "{video}", "-m", "{model}", "--no-display"]
+IMAGE = ["--image", "{photo}", "-m", "{model}", "-o", "{tmp}/new/out"]
+
+
+@pytest.mark.parametrize(
+    ("main", "argv", "message"),
+    [
+        (train_main, [*TRAIN, "-d", "{tmp}/nope"], "not a folder"),
+        (train_main, [*TRAIN, "-d", "{photo}"], "--dataset: not a folder"),
+        (train_main, [*TRAIN, "-m", "{dir}"], "--model: is a folder"),
+        (train_main, [*TRAIN, "-m", f"{UNWRITABLE}/m.h5"], "--model: cannot write in /proc"),
+        (train_main, [*TRAIN, "-m", "{photo}/m.h5"], "is not a folder"),
+        (train_main, [*TRAIN, "-p", "{photo}"], "--plot: not a folder"),
+        (train_main, [*TRAIN, "-p", f"{UNWRITABLE}/plots"], "--plot: cannot write in /proc"),
+        (train_main, [*TRAIN, "--export-tflite", "-m", "{tmp}/nope.h5"], "--model: no such file"),
+        (train_main, [*TRAIN, "--export-tflite", "-m", "{dir}"], "--model: is a folder"),
+        (train_main, [*TRAIN, "--epochs", "0"], "must be 1 or more"),
+        (train_main, [*TRAIN, "--epochs", "-3"], "must be 1 or more"),
+        (train_main, [*TRAIN, "--batch-size", "0"], "must be 1 or more"),
+        (train_main, [*TRAIN, "--views", "-1"], "must be 1 or more"),
+        (train_main, [*TRAIN, "--fine-tune", "-1"], "must be 0 or more"),
+        (train_main, [*TRAIN, "--val-split", "0"], "between 0 and 1"),
+        (train_main, [*TRAIN, "--val-split", "-0.2"], "between 0 and 1"),
+        (train_main, [*TRAIN, "--val-split", "nan"], "finite"),
+        (train_main, [*TRAIN, "--learning-rate=-1e-4"], "more than 0"),
+        (train_main, [*TRAIN, "--fine-tune-learning-rate", "0"], "more than 0"),
+        (train_main, [*TRAIN, "--learning-rate", "inf"], "finite"),
+        (train_main, [*TRAIN, "--seed", "-1"], "between 0 and 2**32 - 1"),
+        (video_main, [*VIDEO, "--video", "{tmp}/nope.mp4"], "--video: no such file"),
+        (video_main, [*VIDEO, "--video", "{dir}"], "--video: is a folder"),
+        (video_main, [*VIDEO, "-m", "{dir}"], "--model: is a folder"),
+        (video_main, [*VIDEO, "-m", "{tmp}/nope.h5"], "--model: no such file"),
+        (video_main, [*VIDEO, "--face-detector", "{photo}"], "--face-detector: not a folder"),
+        (video_main, [*VIDEO, "--output", "{dir}.mp4"], None),  # made below: a folder named like a video
+        (video_main, [*VIDEO, "--output", f"{UNWRITABLE}/out.mp4"], "--output: cannot write in /proc"),
+        (video_main, [*VIDEO, "--output", "/proc/out.mp4"], "--output: cannot write in /proc"),
+        (video_main, [*VIDEO, "--log", "{dir}"], "--log: is a folder"),
+        (video_main, [*VIDEO, "--log", f"{UNWRITABLE}/events.jsonl"], "--log: cannot write in /proc"),
+        (video_main, [*VIDEO, "--snapshots", "{photo}"], "--snapshots: not a folder"),
+        (video_main, [*VIDEO, "--snapshots", f"{UNWRITABLE}/snaps"], "--snapshots: cannot write in /proc"),
+        (video_main, [*VIDEO, "--confidence", "-0.5"], "between 0 and 1"),
+        (video_main, [*VIDEO, "--confidence", "1"], "between 0 and 1"),
+        (video_main, [*VIDEO, "--alert-after", "-1"], "must be 0 or more"),
+        (video_main, [*VIDEO, "--alert-after", "nan"], "finite"),
+        (video_main, [*VIDEO, "--detect-every", "0"], "must be 1 or more"),
+        (video_main, [*VIDEO, "--smooth", "-2"], "must be 1 or more"),
+        (video_main, [*VIDEO, "--reconnect", "-1"], "must be 0 or more"),
+        (video_main, [*VIDEO, "--read-timeout", "0"], "more than 0"),
+        (video_main, ["--camera", "-1", "--no-display"], "must be 0 or more"),
+        (image_main, [*IMAGE, "--image", "{tmp}/nope.jpg"], "no such file or folder"),
+        (image_main, [*IMAGE, "-o", "{photo}"], "--output: not a folder"),
+        (image_main, [*IMAGE, "-o", f"{UNWRITABLE}/out"], "--output: cannot write in /proc"),
+        (image_main, [*IMAGE, "--csv", "{dir}"], "--csv: is a folder"),
+        (image_main, [*IMAGE, "--csv", f"{UNWRITABLE}/faces.csv"], "--csv: cannot write in /proc"),
+        (image_main, [*IMAGE, "-m", "{dir}"], "--model: is a folder"),
+        (image_main, [*IMAGE, "--confidence", "-1"], "between 0 and 1"),
+    ],
+)
+def test_bad_command_lines_exit_2_and_write_nothing(inputs, tmp_path, capsys, main, argv, message):
+    if message is None:
+        (tmp_path / "folder.mp4").mkdir()
+        message = "--output: is a folder"
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        main([a.format(**inputs) for a in argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and message in err, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

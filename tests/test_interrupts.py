@@ -1,0 +1,174 @@
+"""Ctrl-C, SIGTERM and kill -9, sent to the real scripts: the previous model survives, the video plays."""
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_dataset, scene, write_video
+
+from facemask.classifier import load_classifier
+from facemask.model import export_tflite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def frame_count(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
+class Script:
+    """A script in a process of its own, its output lines collected on a thread as they come."""
+
+    def __init__(self, *args: str):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines: queue.Queue = queue.Queue()
+        self.out: list[str] = []
+        self.err: list[str] = []
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._collect, args=(stream, sink), daemon=True).start()
+
+    def _collect(self, stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+            self.lines.put(line)
+
+    def wait_for(self, predicate, timeout: float = 120) -> None:
+        """Until predicate() holds; fail if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, f"ended early ({self.proc.returncode}): {''.join(self.err)[-2000:]}"
+            assert time.monotonic() < deadline, f"timed out: {''.join(self.out)[-1000:]}"
+            time.sleep(0.002)
+
+    def wait_for_line(self, text: str, timeout: float = 120) -> None:
+        self.wait_for(lambda: any(text in line for line in self.out + self.err), timeout)
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        time.sleep(0.1)  # the reader threads take the last lines
+        return code
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+
+@pytest.fixture
+def old_model(tmp_path, color_model) -> Path:
+    """A working model from an earlier training, with its card and .tflite twin, for training to replace."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(color_model, folder / "m.h5")
+    shutil.copy(color_model.with_suffix(".json"), folder / "m.json")
+    (folder / "m.tflite").write_bytes(b"the twin of the old model")
+    return folder / "m.h5"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".tmp" in p.name]
+
+
+def train(tmp_path: Path, model: Path, epochs: int) -> Script:
+    dataset = make_dataset(tmp_path / "d", per_class=4)
+    return Script("train_mask_detector.py", "-d", str(dataset), "-m", str(model), "-p", str(tmp_path / "plots"),
+                  "--weights", "none", "--epochs", str(epochs), "--views", "1", "--no-tflite")
+
+
+def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path, old_model):
+    before = snapshot(old_model.parent)
+    script = train(tmp_path, old_model, epochs=100000)
+    script.wait_for_line("Epoch 2/")
+    script.proc.send_signal(signal.SIGINT)
+    assert script.finish() == 130
+    assert script.stderr.rstrip().endswith("interrupted") and "Traceback" not in script.stderr
+    assert snapshot(old_model.parent) == before
+
+
+def test_ctrl_c_during_the_save_publishes_all_or_nothing(tmp_path, old_model):
+    before = snapshot(old_model.parent)
+    script = train(tmp_path, old_model, epochs=1)
+    script.wait_for(lambda: temp_files(old_model.parent))
+    script.proc.send_signal(signal.SIGINT)
+    code = script.finish()
+    assert code in (0, 130) and "Traceback" not in script.stderr
+    assert not temp_files(old_model.parent)
+    after = snapshot(old_model.parent)
+    if after["m.h5"] == before["m.h5"]:
+        assert after == before and code == 130  # cut before the renames: nothing changed
+    else:  # the signal came during the renames, held back until they were done: the new model, whole
+        assert "m.tflite" not in after and b"trained" in after["m.json"]
+        load_classifier(old_model, "keras")
+
+
+def test_kill_9_during_the_save_keeps_the_previous_model(tmp_path, old_model):
+    before = snapshot(old_model.parent)
+    script = train(tmp_path, old_model, epochs=1)
+    script.wait_for(lambda: temp_files(old_model.parent))
+    script.proc.kill()
+    assert script.finish() == -signal.SIGKILL
+    assert temp_files(old_model.parent)  # it was killed in the middle of writing the new model
+    assert {k: v for k, v in snapshot(old_model.parent).items() if ".tmp" not in k} == before
+    probs = load_classifier(old_model, "keras").classify([np.full((30, 30, 3), (40, 200, 40), np.uint8)])
+    assert probs.argmax() == 0  # the old model, loadable and working
+
+
+@pytest.fixture(scope="module")
+def color_tflite(color_model, tmp_path_factory) -> Path:
+    """The colour model as .tflite, which starts in a second: no TensorFlow to import in the script."""
+    path = tmp_path_factory.mktemp("tflite") / "color.tflite"
+    export_tflite(load_classifier(color_model, "keras").model, path)
+    shutil.copy(color_model.with_suffix(".json"), path.with_suffix(".json"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    frame = scene()
+    frames = [np.roll(frame, 3 * i, axis=1) for i in range(300)]
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", frames)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_during_detection_finishes_the_video_and_prints_the_summary(
+    tmp_path, color_tflite, long_video, signum, code
+):
+    out = tmp_path / "out.mp4"
+    script = Script("detect_mask_video.py", "--video", str(long_video), "--output", str(out), "--no-display",
+                    "-m", str(color_tflite))
+    script.wait_for(lambda: temp_files(tmp_path))  # the first frame is written
+    time.sleep(1.0)
+    script.proc.send_signal(signum)
+    assert script.finish() == code, script.stderr[-3000:]
+    frames = int(script.stdout.split(" frames")[0])
+    assert 0 < frames < 300
+    assert f"stopped by {signal.Signals(signum).name}" in script.stdout and f"wrote {out}" in script.stdout
+    assert "interrupted" in script.stderr and "Traceback" not in script.stderr
+    assert frame_count(out) == frames  # every frame done is in the video, and it plays
+    assert not temp_files(tmp_path)
