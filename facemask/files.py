@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,31 @@ def temp_path(path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporary files beside `path` left by runs that were killed (kill -9, a power cut) while
+    writing it: those whose process is gone. Returns what it removed."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.+{re.escape(path.stem)}\.(\d+)\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):
+        for candidate in path.parent.iterdir():
+            match = pattern.match(candidate.name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                candidate.unlink(missing_ok=True)
+                removed.append(candidate)
+    return removed
 
 
 @contextlib.contextmanager

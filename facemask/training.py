@@ -11,7 +11,7 @@ import numpy as np
 
 from .classifier import card_path
 from .data import load_dataset, split_indices
-from .files import temp_path
+from .files import remove_stale_temps, temp_path
 from .interrupt import signals_held
 from .labels import CLASSES
 from .model import TrainConfig, export_tflite, save_model, train
@@ -65,6 +65,7 @@ def save_all(model, model_path: str | Path, card: dict, tflite: bool = True) -> 
     back, so that a new model never goes out with an old twin, which the detector would prefer to it. Without
     `tflite`, an old twin is removed for the same reason."""
     model_path = Path(model_path)
+    remove_stale_temps(model_path)
     staged = temp_path(model_path)
     twin, staged_twin = model_path.with_suffix(".tflite"), staged.with_suffix(".tflite")
     moves = [(staged, model_path), (card_path(staged), card_path(model_path))]

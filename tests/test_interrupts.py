@@ -16,6 +16,7 @@ import pytest
 from conftest import make_dataset, scene, write_video
 
 from facemask.classifier import load_classifier
+from facemask.files import remove_stale_temps
 from facemask.model import export_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,3 +173,16 @@ def test_ctrl_c_during_detection_finishes_the_video_and_prints_the_summary(
     assert "interrupted" in script.stderr and "Traceback" not in script.stderr
     assert frame_count(out) == frames  # every frame done is in the video, and it plays
     assert not temp_files(tmp_path)
+
+
+def test_temporary_files_of_killed_runs_are_removed_by_the_next_save(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    model = tmp_path / "m.h5"
+    left = [tmp_path / f".m.{dead.pid}.tmp.h5", tmp_path / f"..m.{dead.pid}.tmp.{dead.pid}.tmp.h5",
+            tmp_path / f".m.{dead.pid}.tmp.json"]
+    kept = [tmp_path / f".m.{os.getppid()}.tmp.h5", tmp_path / f".other.{dead.pid}.tmp.h5", model]
+    for path in left + kept:
+        path.write_bytes(b"x")
+    assert sorted(remove_stale_temps(model)) == sorted(left)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
