@@ -63,10 +63,13 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
 
     if mode in ("ours", "ours-k3"):
         from facemask import MaskDetector
+        from facemask.cli import video_parser
         from facemask.video import run
 
         detector = MaskDetector.load(model)
-        summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1)
+        defaults = video_parser().parse_args([])  # the settings detect_mask_video.py runs with
+        summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1,
+                      smooth=defaults.smooth, reclassify_every=defaults.reclassify_every)
         stages = {k: 1000 * v / summary.frames for k, v in summary.stage_seconds.items()}
         return {"frames": summary.frames, "fps": summary.fps, "ms": stages, "backend": detector.classifier.backend,
                 "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds}

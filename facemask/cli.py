@@ -220,6 +220,9 @@ def video_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=positive_int, default=5, metavar="N",
                    help="label each face by its mean class probabilities over its last N detections, "
                         "so one ambiguous frame does not flip the label (1: no smoothing)")
+    p.add_argument("--reclassify-every", type=positive_int, default=3, metavar="N",
+                   help="classify a face whose smoothed label is confident (>= 80%%) on every N-th detection only; "
+                        "new and uncertain faces every time (1: every face on every detection)")
     live = p.add_argument_group("cameras and streams")
     live.add_argument("--reconnect", type=non_negative_int, default=5, metavar="N",
                       help="when a camera or stream stops delivering frames, reopen it up to N times, waiting "
@@ -251,7 +254,7 @@ def _video(args) -> None:
     source = args.video if args.video else args.camera
     monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
     summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring,
-                  reconnect=args.reconnect, read_timeout=args.read_timeout)
+                  reclassify_every=args.reclassify_every, reconnect=args.reconnect, read_timeout=args.read_timeout)
     print(summary)
     if args.output and summary.frames:
         print(f"wrote {args.output}")

@@ -16,6 +16,7 @@ from .faces import Box, clamp_box
 from .labels import CLASSES
 
 FLOW_SCALE = 0.5  # optical flow on a half-size gray frame: precise enough for boxes, 4x cheaper
+CONFIDENT = 0.8  # a smoothed label at least this sure may skip some classifications
 
 
 def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
@@ -33,6 +34,7 @@ class Track:
     score: float
     history: deque  # the last class-probability vectors, newest last
     misses: int = 0
+    unclassified: int = 0  # detections since its crop last went through the classifier
     age: int = 0  # frames since the track started
     labels: list[str] = field(default_factory=list)  # label after each observation, for logs and counts
 
@@ -56,8 +58,16 @@ class Track:
 class Tracker:
     """Matches each frame's detections to the faces already followed, by overlap."""
 
-    def __init__(self, smooth: int = 1, max_misses: int = 2, match_iou: float = 0.3, box_alpha: float = 0.7):
+    def __init__(
+        self,
+        smooth: int = 1,
+        max_misses: int = 2,
+        match_iou: float = 0.3,
+        box_alpha: float = 0.7,
+        reclassify_every: int = 1,
+    ):
         self.smooth = smooth
+        self.reclassify_every = reclassify_every
         self.max_misses = max_misses
         self.match_iou = match_iou
         self.box_alpha = box_alpha
@@ -83,36 +93,56 @@ class Tracker:
         for track in self.tracks:
             track.age += 1
 
-    def update(self, boxes: list[tuple[Box, float]], probs: np.ndarray) -> None:
-        """Take a detection frame's boxes and class probabilities (call follow() on the frame first)."""
+    def match(self, boxes: list[tuple[Box, float]]) -> list[Track | None]:
+        """The track each detected box continues (None for a new face): greedily by overlap, best first."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, (b, _) in enumerate(boxes)),
             reverse=True,
         )
-        matched_tracks, matched_boxes = set(), set()
+        matched: list[Track | None] = [None] * len(boxes)
+        taken = set()
         for overlap, ti, bi in pairs:
-            if overlap < self.match_iou or ti in matched_tracks or bi in matched_boxes:
-                continue
-            matched_tracks.add(ti)
-            matched_boxes.add(bi)
-            track = self.tracks[ti]
-            track.box = self.box_alpha * np.array(boxes[bi][0], float) + (1 - self.box_alpha) * track.box
-            self._observe(track, probs[bi], boxes[bi][1])
-        for ti, track in enumerate(self.tracks):
-            if ti not in matched_tracks:
+            if overlap >= self.match_iou and ti not in taken and matched[bi] is None:
+                taken.add(ti)
+                matched[bi] = self.tracks[ti]
+        return matched
+
+    def needs_classifying(self, boxes: list[tuple[Box, float]]) -> list[bool]:
+        """Which boxes to classify: new faces and uncertain ones always; a face whose smoothed label is
+        confident only every `reclassify_every` detections, which saves most of the classifier's time."""
+        return [
+            track is None
+            or not track.history
+            or track.unclassified + 1 >= self.reclassify_every
+            or float(track.probs.max()) < CONFIDENT
+            for track in self.match(boxes)
+        ]
+
+    def update(self, boxes: list[tuple[Box, float]], probs: np.ndarray) -> None:
+        """Take a detection frame's boxes and class probabilities, NaN rows for boxes left unclassified
+        (call follow() on the frame first)."""
+        matched = self.match(boxes)
+        for track in self.tracks:
+            if all(track is not m for m in matched):
                 track.misses += 1
-        for bi, (box, score) in enumerate(boxes):
-            if bi not in matched_boxes and not np.isnan(probs[bi]).any():
+        for track, (box, score), p in zip(matched, boxes, probs, strict=True):
+            if track is not None:
+                track.box = self.box_alpha * np.array(box, float) + (1 - self.box_alpha) * track.box
+                self._observe(track, p, score)
+            elif not np.isnan(p).any():
                 track = Track(self._next_id, np.array(box, float), score, deque(maxlen=self.smooth))
                 self._next_id += 1
-                self._observe(track, probs[bi], score)
+                self._observe(track, p, score)
                 self.tracks.append(track)
         self.ended += [t for t in self.tracks if t.misses > self.max_misses]
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
 
     def _observe(self, track: Track, probs: np.ndarray, score: float) -> None:
-        if not np.isnan(probs).any():
+        if np.isnan(probs).any():
+            track.unclassified += 1
+        else:
             track.history.append(probs)
+            track.unclassified = 0
         track.score = score
         track.misses = 0
         track.labels.append(track.label)

@@ -120,7 +120,10 @@ def _label(detector, tracker: Tracker, frame, found: Future | None, use_flow: bo
     if found is not None:
         boxes = found.result()
         start = time.perf_counter()
-        probs = detector.classify([crop(frame, box) for box, _ in boxes])
+        todo = [i for i, needed in enumerate(tracker.needs_classifying(boxes)) if needed]
+        probs = np.full((len(boxes), len(CLASSES)), np.nan, np.float32)
+        if todo:
+            probs[todo] = detector.classify([crop(frame, boxes[i][0]) for i in todo])
         start = clock("classify", start)
         tracker.update(boxes, probs)
     h, w = frame.shape[:2]
@@ -144,6 +147,7 @@ def run(
     detect_every: int = 1,
     smooth: int = 1,
     monitoring: MonitorConfig | None = None,
+    reclassify_every: int = 1,
     reconnect: int = 0,
     read_timeout: float = READ_TIMEOUT,
     opener: Callable[[int | str], object] | None = None,
@@ -159,7 +163,7 @@ def run(
     if display:
         check_display()
     start = time.perf_counter()
-    tracker = Tracker(smooth=smooth)
+    tracker = Tracker(smooth=smooth, reclassify_every=reclassify_every)
     monitor = Monitor(tracker, monitoring, str(source))  # first: a bad log path fails before a camera opens
     summary, writer = Summary(), None
     last, fps = time.perf_counter(), 0.0

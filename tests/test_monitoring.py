@@ -259,7 +259,7 @@ def test_one_ambiguous_frame_neither_flips_the_label_nor_delays_the_alert(
     video = write_video(tmp_path / "flicker.mp4", frames, fps=FPS)
     log = tmp_path / "events.jsonl"
     code, _, err = run_video(["--video", str(video), "-m", str(color_model), "--alert-after", "1",
-                              "--log", str(log), "--smooth", str(smooth)])
+                              "--log", str(log), "--smooth", str(smooth), "--reclassify-every", "1"])
     assert code == 0, err
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["frame"] for e in by_kind(events, "alert")] == [alert_frame]

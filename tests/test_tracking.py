@@ -73,3 +73,25 @@ def test_faces_are_followed_between_detections(color_model):
         assert np.abs(np.array(faces[0].box) - expected).max() <= 6
     assert len({faces[0].track_id for _, faces in results}) == 1
     assert summary.stage_seconds["detect"] > 0 and summary.stage_seconds["classify"] > 0
+
+
+def test_confident_faces_are_reclassified_every_nth_detection_only():
+    tracker = Tracker(smooth=3, reclassify_every=3)
+    box = [((10, 10, 50, 50), 0.9)]
+    new = [((200, 10, 240, 50), 0.9)]
+    asked = []
+    for _ in range(5):
+        asked.append(tracker.needs_classifying(box)[0])
+        tracker.update(box, A[None] if asked[-1] else np.full((1, 3), np.nan))
+    assert asked == [True, False, False, True, False]
+    assert tracker.needs_classifying(box + new) == [False, True]
+    assert tracker.tracks[0].labels == ["with_mask"] * 5 and len(tracker.tracks[0].history) == 2
+
+
+def test_uncertain_faces_are_classified_at_every_detection():
+    tracker = Tracker(smooth=3, reclassify_every=3)
+    unsure = np.array([0.5, 0.3, 0.2])
+    box = [((10, 10, 50, 50), 0.9)]
+    for _ in range(4):
+        assert tracker.needs_classifying(box) == [True]
+        tracker.update(box, unsure[None])
