@@ -94,3 +94,16 @@ def test_classify_gives_nan_rows_for_unusable_crops(detector):
     assert np.isnan(probs[0]).all() and np.isnan(probs[2]).all()
     assert int(np.argmax(probs[1])) == 1
     assert detector.classify([]).shape == (0, 3)
+
+
+def test_shipped_tflite_twin_matches_the_shipped_keras_model_on_real_crops():
+    from facemask.classifier import DEFAULT_MODEL
+
+    frame = scene()
+    (box, _), = FaceFinder().find(frame)
+    x1, y1, x2, y2 = box
+    crops = [frame[y1:y2, x1:x2], frame[y1 + 20 : y2, x1:x2 - 10], frame[y1:y2, x1:x2][:, ::-1], frame[:240, :320]]
+    keras_probs = load_classifier(DEFAULT_MODEL, "keras").classify(crops)
+    tflite_probs = load_classifier(DEFAULT_MODEL, "tflite").classify(crops)
+    assert len(set(np.round(keras_probs[:, 0], 3))) > 1  # a trained model: outputs differ between crops
+    np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-4)
