@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import math
 import os
 import shlex
@@ -36,6 +35,7 @@ from .data import class_folders
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc
 from .errors import DatasetError, FacemaskError
 from .faces import Box, FaceDetectorError
+from .files import sha256
 from .images import list_images, read_image
 from .labels import CLASSES, canonical_label
 
@@ -624,14 +624,6 @@ def default_name(args: argparse.Namespace) -> str:
     return "_".join(p for p in parts if p)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _load_detector(args: argparse.Namespace):
     import absl.logging
 
@@ -669,7 +661,7 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
         "name": name,
         "command": shlex.join(["python", "-m", "facemask.evaluate", *argv]),
         "model": str(model) if model else args.model,
-        "model_sha256": _sha256(Path(model)) if model and Path(model).is_file() else None,
+        "model_sha256": sha256(model) if model and Path(model).is_file() else None,
         "backend": getattr(classifier, "backend", args.backend),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **result,

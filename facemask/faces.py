@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 
 from .errors import FacemaskError
+from .files import sha256
 
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 CAFFEMODEL_SHA256 = "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"
@@ -24,14 +24,6 @@ Box = tuple[int, int, int, int]
 
 class FaceDetectorError(FacemaskError):
     """The face detector's files are missing, damaged or unreadable."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files_in(folder: Path) -> tuple[Path, Path] | None:
@@ -60,7 +52,7 @@ def find_face_detector(folder: str | Path | None = None) -> tuple[Path, Path]:
         files = _files_in(candidate)
         if files is None:
             continue
-        if _sha256(files[1]) != CAFFEMODEL_SHA256:
+        if sha256(files[1]) != CAFFEMODEL_SHA256:
             raise FaceDetectorError(
                 f"{files[1]} is not the official res10 SSD model (sha256 mismatch); "
                 "delete it or put the right file there"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -63,3 +64,12 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: object) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def sha256(path: str | Path) -> str:
+    """The file's SHA-256, read in chunks: model files are large."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -39,6 +39,14 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 15) -> Path:
     return path
 
 
+def frame_count(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
 def make_dataset(root: Path, per_class: int = 6, folder_names: dict[str, str] | None = None) -> Path:
     """Coloured noise images per class folder, one corrupt file among them."""
     rng = np.random.default_rng(0)

@@ -9,21 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_dataset
+from conftest import frame_count, make_dataset
 
 from facemask import CLASSES
 from facemask.classifier import load_classifier
 from facemask.cli import train_main, video_main
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def frame_count(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    return count
 
 
 def test_training_writes_a_model_that_reloads_with_its_classes(trained_model, capsys):

@@ -10,24 +10,15 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from conftest import make_dataset, scene, write_video
+from conftest import frame_count, make_dataset, scene, write_video
 
 from facemask.classifier import load_classifier
 from facemask.files import remove_stale_temps
 from facemask.model import export_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def frame_count(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    return count
 
 
 class Script:
