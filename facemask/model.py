@@ -174,7 +174,7 @@ def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_r
         metrics=["accuracy"],
     )
     return trainable.fit(
-        data, epochs=epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=2
+        data, epochs=epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=1
     ).history
 
 
