@@ -306,7 +306,7 @@ def image_parser() -> argparse.ArgumentParser:
 def _image(args) -> None:
     from .detector import MaskDetector
     from .image_batch import detect_images
-    from .image_files import find_images
+    from .images import find_images
 
     paths = find_images(args.image, args.recursive, exclude=args.output)
     if not paths:

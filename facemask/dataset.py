@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from facemask.faces import Box, FaceFinder
+from facemask.images import IMAGE_SUFFIXES, list_images
 from facemask.labels import CLASSES, canonical_label
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
@@ -53,7 +54,6 @@ FOLDER_SOURCES: dict[str, dict[str, str]] = {
 SOURCES = VOC_SOURCES + tuple(FOLDER_SOURCES)
 SYNTHETIC_SOURCES = frozenset({"maskedfacenet"})  # masks pasted on by software, not photographed
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "class", "split", "source", "source_image", "box", "synthetic")
 SPLITS = ("train", "val", "test")
@@ -359,11 +359,6 @@ class SSDRecropper:
         x1, y1, x2, y2 = clip_box(tuple(v - pad for v in faces[0][0]), w, h)
         area = (x2 - x1) * (y2 - y1)
         return (x1, y1, x2, y2) if 0 < area < self.max_area * w * h else None
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder`, sorted so that runs (and which duplicate wins) are repeatable."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def folder_crop(path: Path, label: str, *, source: str, root: Path, min_size: int,

@@ -1,5 +1,7 @@
 """Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback."""
 
+import sys
+
 
 class FacemaskError(RuntimeError):
     """Base class: a missing or damaged file, an unreadable source, an unusable dataset."""
@@ -19,3 +21,8 @@ class DatasetError(FacemaskError):
 
 class ImageError(FacemaskError):
     """An image file that cannot be read: missing, empty, truncated, or no image at all."""
+
+
+def warn(message: str) -> None:
+    """One line on stderr for something skipped or retried: the run goes on."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)

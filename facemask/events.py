@@ -16,7 +16,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import TextIO
 
-from .errors import FacemaskError
+from .errors import FacemaskError, warn
 
 COMMAND_TIMEOUT = 30.0  # seconds an --on-alert command may run before it is killed
 
@@ -91,10 +91,6 @@ class CommandHook:
         """Wait for the commands still queued, so that the last alerts of a video file are not lost."""
         self.events.put(None)
         self.thread.join()
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def ring_bell(stream: TextIO | None = None) -> bool:

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detector import MaskDetector
-from .events import warn
+from .errors import warn
 from .files import atomic_path
-from .image_files import write_image
-from .images import read_image
+from .images import read_image, write_image
 from .labels import CLASSES, DISPLAY_NAMES
 from .overlay import draw_faces
 

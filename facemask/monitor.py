@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .detector import Face
-from .errors import FacemaskError
-from .events import CommandHook, EventLog, label_runs, ring_bell, wall_time, warn
+from .errors import FacemaskError, warn
+from .events import CommandHook, EventLog, label_runs, ring_bell, wall_time
 from .faces import Box
-from .image_files import write_image
+from .images import write_image
 from .labels import DISPLAY_NAMES
 from .overlay import draw_banner, draw_tally
 from .tracking import Track, Tracker

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import SourceError
+from .errors import SourceError, warn
 from .files import temp_path
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -70,10 +70,6 @@ def open_capture(source: int | str, timeout: float | None = None) -> cv2.VideoCa
 def reconnect_delay(attempt: int) -> float:
     """Seconds to wait before reconnection attempt `attempt` (1, 2, ...): 0.5, 1, 2, 4 ... at most 30."""
     return min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
-
-
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 class _Connection:
@@ -217,7 +213,7 @@ class FrameReader:
         at_end = self.frame_count > 0 and position >= self.frame_count
         if at_end or failures >= MAX_BAD_READS:
             if self.frame_count > 0 and self.frames_read + self.skipped < self.frame_count - 1:
-                _warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
+                warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
                       "it is truncated or damaged")
             return True
         return False
@@ -228,7 +224,7 @@ class FrameReader:
         self._retire(self.connection)
         for attempt in range(1, self.reconnect + 1):
             delay = reconnect_delay(attempt)
-            _warn(f"{self.name}: {why}; reconnecting in {delay:g} s (attempt {attempt} of {self.reconnect})")
+            warn(f"{self.name}: {why}; reconnecting in {delay:g} s (attempt {attempt} of {self.reconnect})")
             if self.stopped.wait(delay) or self._closed.is_set():
                 return False
             try:

@@ -9,7 +9,7 @@ import pytest
 from conftest import CLASS_COLORS, FACE_IN_SCENE, scene
 
 from facemask.cli import image_main
-from facemask.image_files import find_images
+from facemask.images import find_images
 
 
 def tinted_scene(label: str) -> np.ndarray:
