@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from facemask.faces import Box, FaceFinder
-from facemask.images import IMAGE_SUFFIXES, list_images
+from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
 from facemask.labels import CLASSES, canonical_label
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
@@ -131,25 +131,6 @@ def read_source(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
         report.warn(path, f"cannot read: {e.strerror or e}")
         return None
     return data, hashlib.sha1(data.tobytes()).hexdigest()
-
-
-def decode_image(data: np.ndarray) -> np.ndarray | None:
-    """8-bit 3-channel BGR from encoded bytes, whatever the file holds (gray, RGBA, 16-bit); None if corrupt.
-
-    IMREAD_COLOR (without IMREAD_ANYDEPTH) already makes gray/RGBA into BGR and 16-bit into 8-bit; the
-    dtype check is a guard in case a codec ever returns more.
-    """
-    if data.size == 0:
-        return None
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    if image is None or image.ndim != 3 or min(image.shape[:2]) < 1:
-        return None
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    return image
 
 
 def load_image(path: Path, report: Report) -> tuple[np.ndarray, str] | None:

@@ -63,18 +63,23 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: {e.strerror or e}") from None
     if data.size == 0:
         raise ImageError(f"{path}: empty file")
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        image = None
+    image = decode_image(data)
     if image is None:
         raise ImageError(f"{path}: not an image, or damaged or truncated")
+    return image
+
+
+def decode_image(data: np.ndarray) -> np.ndarray | None:
+    """8-bit BGR from an encoded file's bytes, whatever it holds (gray, gray+alpha, RGBA, 16-bit); None if not."""
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:
+        return None
+    if image is None:
+        return None
     if image.ndim == 3 and image.shape[2] == 2:  # gray and alpha
         image = image[:, :, 0]
-    bgr = to_bgr8(image)
-    if bgr is None:
-        raise ImageError(f"{path}: unsupported image layout {image.shape} {image.dtype}")
-    return bgr
+    return to_bgr8(image)
 
 
 def read_image(path: str | Path) -> np.ndarray | None:
