@@ -136,7 +136,8 @@ def train_parser() -> argparse.ArgumentParser:
                    help="augmented views of each image whose base features are computed once and reused "
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=non_negative_int, default=0, metavar="N",
-                   help="after training the head, unfreeze the last N layers of MobileNetV2 and train on (slow)")
+                   help="after training the head, also train the last N layers of MobileNetV2 (BatchNorm stays "
+                        "frozen); the layers below are cached too, so this costs minutes, not hours")
     p.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="epochs of the fine-tuning phase")
     p.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-5,
                    help="Adam's initial rate when fine-tuning")
