@@ -1,6 +1,6 @@
 """How fast is detection on this machine? Prints a table; every ratio comes from one run on one machine.
 
-    python bench/speed.py [--frames 90] [--model models/mask_detector.h5]
+    python bench/speed.py [--frames 300] [--model models/mask_detector.h5]
 
 For 1, 3 and 8 faces it builds a 640x480 test video from a photo matplotlib ships, then runs, each in a
 fresh process (so start-up time and peak memory are each its own):
@@ -113,7 +113,8 @@ def measure(mode: str, video: Path, model: str, workdir: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", type=int, default=90, help="frames in each test video")
+    p.add_argument("--frames", type=int, default=300,
+                   help="frames in each test video: 10 s at 30 FPS, so that start-up (timed apart) weighs little")
     p.add_argument("--model", default=str(ROOT / "models" / "mask_detector.h5"), help="Keras model; its .tflite "
                    "twin beside it is what ours uses")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
