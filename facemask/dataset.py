@@ -138,12 +138,17 @@ def load_image(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
     source = read_source(path, report)
     if source is None:
         return None
-    image = decode_image(source[0])
+    image = decode_or_report(source[0], path, report)
+    return None if image is None else (image, source[1])
+
+
+def decode_or_report(data: np.ndarray, path: Path, report: Report) -> np.ndarray | None:
+    """The decoded image; None, with the file named once as unreadable, when the bytes are no image."""
+    image = decode_image(data)
     if image is None:
         report.unreadable.append(str(path))
         report.warn(path, "not a readable image (corrupt or truncated)")
-        return None
-    return image, source[1]
+    return image
 
 
 def shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -348,10 +353,8 @@ def folder_crop(path: Path, label: str, *, source: str, root: Path, min_size: in
     raw = read_source(path, report)
     if raw is None or not report.first_time(raw[1], label, source):
         return None
-    image = decode_image(raw[0])
+    image = decode_or_report(raw[0], path, report)
     if image is None:
-        report.unreadable.append(str(path))
-        report.warn(path, "not a readable image (corrupt or truncated)")
         return None
     box = recrop(image) if recrop is not None else None
     if box is not None:
