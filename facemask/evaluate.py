@@ -38,6 +38,7 @@ from .faces import Box, FaceDetectorError
 from .files import sha256
 from .images import list_images, read_image
 from .labels import CLASSES, canonical_label
+from .report import classification_metrics
 
 PRIMARY_IOU = 0.5
 IOU_THRESHOLDS = (0.5, 0.4)
@@ -96,36 +97,6 @@ def match(
         else:
             unmatched_dets.append(d)
     return pairs, sorted(unmatched_dets), sorted(free)
-
-
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES) -> dict:
-    """Confusion matrix (rows true, columns predicted, in `classes` order), per-class precision, recall, F1 and
-    support, macro-F1 over all classes and accuracy. A ratio with a zero denominator is 0, as in scikit-learn's
-    zero_division=0; accuracy and macro-F1 are None when there is nothing to score."""
-    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} and {len(y_pred)}")
-    k = len(classes)
-    cm = np.zeros((k, k), dtype=int)
-    np.add.at(cm, (y_true, y_pred), 1)
-    tp = np.diag(cm).astype(float)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
-    n = len(y_true)
-    return {
-        "n": n,
-        "accuracy": float(tp.sum() / n) if n else None,
-        "macro_f1": float(f1.mean()) if n else None,
-        "per_class": {
-            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                "support": int(support[i])}
-            for i, c in enumerate(classes)
-        },
-        "classes": list(classes),
-        "confusion": cm.tolist(),
-    }
 
 
 def size_bin(box: Sequence[float], bins: Sequence[tuple[str, float, float]] = SIZE_BINS) -> str:

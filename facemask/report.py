@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,31 @@ def write_report(y_true: np.ndarray, y_pred: np.ndarray, folder: str | Path, hea
     return text
 
 
-def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
-    from sklearn.metrics import precision_recall_fscore_support
-
-    p, r, f, n = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(range(len(CLASSES))), zero_division=0
-    )
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES) -> dict:
+    """Confusion matrix (rows true, columns predicted, in `classes` order), per-class precision, recall, F1 and
+    support, macro-F1 over all classes and accuracy. A ratio with a zero denominator is 0, as in scikit-learn's
+    zero_division=0; accuracy and macro-F1 are None when there is nothing to score."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} and {len(y_pred)}")
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(float)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
+    n = len(y_true)
     return {
-        c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
-        for i, c in enumerate(CLASSES)
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else None,
+        "macro_f1": float(f1.mean()) if n else None,
+        "per_class": {
+            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "classes": list(classes),
+        "confusion": cm.tolist(),
     }

@@ -15,7 +15,7 @@ from .files import remove_stale_temps, temp_path
 from .interrupt import signals_held
 from .labels import CLASSES
 from .model import TrainConfig, export_tflite, save_model, train
-from .report import per_class_metrics, plot_history, write_report
+from .report import classification_metrics, plot_history, write_report
 
 
 def run_training(
@@ -49,7 +49,7 @@ def run_training(
         "dataset": str(dataset),
         "images": {"train": len(train_idx), "val": len(val_idx)},
         "config": vars(config),
-        "validation": per_class_metrics(y_true, y_pred),
+        "validation": classification_metrics(y_true, y_pred)["per_class"],
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
     for path in save_all(model, model_path, card, tflite):
