@@ -141,6 +141,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="epochs of the fine-tuning phase")
     p.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-5,
                    help="Adam's initial rate when fine-tuning")
+    p.add_argument("--real-share", type=fraction, default=0.5, metavar="F",
+                   help="share of a class's weight carried by its real photos when the manifest marks some of its "
+                        "images synthetic: synthetic masks far outnumber real incorrectly worn ones, and the model "
+                        "is judged on real photos")
     p.add_argument("--val-split", type=fraction, default=0.2,
                    help="fraction held out for validation (a dataset manifest's splits take precedence)")
     p.add_argument("--seed", type=seed, default=42, help="seed for the split, augmentation and initial weights")
@@ -163,7 +167,7 @@ def _train(args) -> None:
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, views=args.views,
         fine_tune=args.fine_tune, fine_tune_epochs=args.fine_tune_epochs,
-        fine_tune_learning_rate=args.fine_tune_learning_rate, seed=args.seed,
+        fine_tune_learning_rate=args.fine_tune_learning_rate, real_share=args.real_share, seed=args.seed,
         weights=None if args.weights == "none" else "imagenet",
     )
     run_training(args.dataset, args.model, args.plot, config, args.val_split, tflite=not args.no_tflite)

@@ -24,6 +24,7 @@ class Dataset:
     labels: np.ndarray  # (N,) index into CLASSES
     paths: list[Path]
     splits: list[str]  # "train", "val" or "test" from the manifest; "" where none is recorded
+    synthetic: np.ndarray  # (N,) bool: the manifest marks the image synthetic (a mask pasted on a face)
 
 
 def class_folders(root: str | Path) -> dict[str, Path]:
@@ -49,13 +50,17 @@ def class_folders(root: str | Path) -> dict[str, Path]:
     return folders
 
 
-def read_manifest(root: Path) -> dict[str, str]:
-    """file (relative to the dataset) → split, as recorded by `python -m facemask.dataset`."""
+def read_manifest(root: Path) -> dict[str, dict[str, str]]:
+    """file (relative to the dataset) → its row (split, source, synthetic...), as recorded by
+    `python -m facemask.dataset`; {} when there is none."""
     path = root / MANIFEST
     if not path.is_file():
         return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["file"]: row.get("split", "") for row in csv.DictReader(f)}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {row["file"]: row for row in csv.DictReader(f)}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
+        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
 
 
 def _candidates(folder: Path) -> list[Path]:
@@ -95,8 +100,10 @@ def load_dataset(root: str | Path) -> Dataset:
     if empty:
         raise DatasetError(f"no readable image in the class folder {' or '.join(empty)}: "
                            "every file there is unreadable (see the warnings above)")
-    splits = [manifest.get(p.relative_to(root).as_posix(), "") for p in kept]
-    return Dataset(images[: len(kept)], np.array(labels), kept, splits)
+    rows = [manifest.get(p.relative_to(root).as_posix(), {}) for p in kept]
+    splits = [row.get("split", "") for row in rows]
+    synthetic = np.array([row.get("synthetic") == "1" for row in rows], bool)
+    return Dataset(images[: len(kept)], np.array(labels), kept, splits, synthetic)
 
 
 def split_indices(data: Dataset, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from .cli import fraction, non_negative_int
-from .data import class_folders
+from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc
 from .errors import DatasetError, FacemaskError
 from .faces import Box, FaceDetectorError
@@ -52,7 +52,6 @@ SIZE_BINS: tuple[tuple[str, float, float], ...] = (
 )
 SPLITS = ("train", "val", "test")
 BATCH_SIZE = 32
-MANIFEST = "manifest.csv"
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -359,18 +358,6 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
 # -------------------------------------------------------------------------------------------- dataset run
 
 
-def read_manifest_rows(root: Path) -> dict[str, dict[str, str]]:
-    """file → manifest row of `root/manifest.csv`; {} when there is none."""
-    path = root / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return {row["file"]: row for row in csv.DictReader(f)}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
-        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
-
-
 def evaluate_dataset(
     root: str | Path,
     detector,
@@ -389,7 +376,7 @@ def evaluate_dataset(
 
     root = Path(root)
     folders = class_folders(root)
-    manifest = read_manifest_rows(root)
+    manifest = read_manifest(root)
     if (split or real_only) and not manifest:
         raise DatasetError(f"{root / MANIFEST} is missing or empty; --split and --real-only need it")
     skipped: Counter = Counter()

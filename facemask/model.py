@@ -34,6 +34,7 @@ class TrainConfig:
     fine_tune: int = 0
     fine_tune_epochs: int = 10
     fine_tune_learning_rate: float = 1e-5
+    real_share: float = 0.5
     seed: int = 42
     weights: str | None = "imagenet"
 
@@ -110,10 +111,21 @@ def _optimizer(learning_rate: float, epochs: int, steps: int):
     return keras.optimizers.Adam(decay)
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Balanced weights, so the rare incorrect-mask class counts as much as the others."""
-    counts = np.bincount(labels, minlength=num_classes).astype(float)
-    return {i: float(len(labels) / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+def sample_weights(labels: np.ndarray, synthetic: np.ndarray, real_share: float) -> np.ndarray:
+    """Per-image loss weights, 1 on average: each class weighs the same in all, so the rare incorrect-mask class
+    counts as much as the others, and within a class that has both, its real photos carry `real_share` of it.
+
+    Synthetic masks outnumber real incorrectly worn ones about 19 to 1; weighed by count, the model would
+    learn mostly what a pasted mask looks like, while it is judged on real photos."""
+    weights = np.zeros(len(labels), np.float32)
+    for c in np.unique(labels):
+        members = labels == c
+        real, fake = members & ~synthetic, members & synthetic
+        if real.any() and fake.any():
+            weights[real], weights[fake] = real_share / real.sum(), (1 - real_share) / fake.sum()
+        else:
+            weights[members] = 1 / members.sum()
+    return weights * len(labels) / weights.sum()
 
 
 def cache_views(below, images: np.ndarray, views: int, batch_size: int, augment) -> np.ndarray:
@@ -136,16 +148,11 @@ def _cached_views_dataset():
     import keras
 
     class CachedViews(keras.utils.PyDataset):
-        """Batches from cached views: epoch e reads view e % views, a fresh augmentation each pass as on the fly.
+        """Batches from cached views: epoch e reads view e % views, a fresh augmentation each pass as on the fly."""
 
-        Sample weights balance the classes, so the rare incorrect-mask class counts as much as the others.
-        """
-
-        def __init__(self, cache: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+        def __init__(self, cache: np.ndarray, labels: np.ndarray, weights: np.ndarray, batch_size: int, seed: int):
             super().__init__()
-            self.cache, self.labels, self.batch_size = cache, labels, batch_size
-            weights = class_weights(labels, len(CLASSES))
-            self.weights = np.array([weights[y] for y in labels], np.float32)
+            self.cache, self.labels, self.weights, self.batch_size = cache, labels, weights, batch_size
             self.rng = np.random.default_rng(seed)
             self.epoch = 0
             self.order = self.rng.permutation(len(labels))
@@ -165,9 +172,10 @@ def _cached_views_dataset():
     return CachedViews
 
 
-def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_rate: float, batch_size: int, seed):
+def fit_on_cache(trainable, cache, labels, weights, val_x, val_y, epochs: int, learning_rate: float, batch_size: int,
+                 seed: int):
     """Train a model on cached views of the training images; return its Keras history."""
-    data = _cached_views_dataset()(cache, labels, batch_size, seed)
+    data = _cached_views_dataset()(cache, labels, weights, batch_size, seed)
     trainable.compile(
         optimizer=_optimizer(learning_rate, epochs, len(data)),
         loss="sparse_categorical_crossentropy",
@@ -178,8 +186,10 @@ def fit_on_cache(trainable, cache, labels, val_x, val_y, epochs: int, learning_r
     ).history
 
 
-def train(images_train, labels_train, images_val, labels_val, config: TrainConfig):
-    """Train the head, then (fine_tune > 0) the top of the base with it; return (model, history)."""
+def train(images_train, labels_train, synthetic_train, images_val, labels_val, config: TrainConfig):
+    """Train the head, then (fine_tune > 0) the top of the base with it; return (model, history).
+
+    `synthetic_train` marks the training images that are synthetic (see `sample_weights`)."""
     import keras
 
     from .data import augmenter
@@ -199,13 +209,14 @@ def train(images_train, labels_train, images_val, labels_val, config: TrainConfi
         head_val = to_pooled.predict(val_cache, batch_size=256, verbose=0)
     else:
         head_cache, head_val = cache, val_cache
+    weights = sample_weights(labels_train, synthetic_train, config.real_share)
     print("training the head")
-    history = fit_on_cache(head, head_cache, labels_train, head_val, labels_val,
+    history = fit_on_cache(head, head_cache, labels_train, weights, head_val, labels_val,
                            config.epochs, config.learning_rate, config.batch_size, config.seed)
     if config.fine_tune:
         print(f"fine-tuning the last {config.fine_tune} layers of MobileNetV2 with the head")
         unfreeze_top(base, config.fine_tune)
-        more = fit_on_cache(above, cache, labels_train, val_cache, labels_val,
+        more = fit_on_cache(above, cache, labels_train, weights, val_cache, labels_val,
                             config.fine_tune_epochs, config.fine_tune_learning_rate, config.batch_size, config.seed)
         history = {k: history[k] + more[k] for k in history}
     return model, history

@@ -34,7 +34,8 @@ def run_training(
     print(f"training on {len(train_idx)} images {counts}, validating on {len(val_idx)}")
 
     images, labels = data.images, data.labels
-    model, history = train(images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], config)
+    model, history = train(images[train_idx], labels[train_idx], data.synthetic[train_idx],
+                           images[val_idx], labels[val_idx], config)
 
     probs = model.predict(images[val_idx].astype(np.float32), batch_size=64, verbose=0)
     y_true, y_pred = labels[val_idx], probs.argmax(axis=1)

@@ -72,3 +72,38 @@ def test_atomic_path_keeps_old_file_when_writing_fails(tmp_path):
     assert list(tmp_path.iterdir()) == [target]
     write_json(target, {"a": 1})
     assert target.read_text().strip().startswith("{")
+
+
+def test_sample_weights_balance_classes_and_give_real_photos_their_share():
+    from facemask.model import sample_weights
+
+    labels = np.array([0] * 10 + [1] * 5 + [2] * 2 + [2] * 18)
+    synthetic = np.array([False] * 15 + [False] * 2 + [True] * 18)
+    w = sample_weights(labels, synthetic, real_share=0.5)
+    assert w.mean() == pytest.approx(1)
+    totals = [w[labels == c].sum() for c in range(3)]
+    assert totals == pytest.approx([totals[0]] * 3)  # each class weighs the same
+    assert w[:10] == pytest.approx(np.full(10, w[0]))  # a class with no synthetic image: all alike
+    real, fake = w[15:17].sum(), w[17:].sum()
+    assert real == pytest.approx(fake)  # 2 real photos weigh as much as 18 synthetic ones
+    w = sample_weights(labels, synthetic, real_share=0.8)
+    assert w[15:17].sum() == pytest.approx(4 * w[17:].sum())
+
+
+def test_load_dataset_reads_split_and_synthetic_marks_from_the_manifest(tmp_path):
+    from conftest import make_dataset
+
+    from facemask.data import load_dataset
+
+    root = make_dataset(tmp_path / "data", per_class=2)
+    (root / "manifest.csv").write_text(
+        "file,class,split,source,source_image,box,synthetic\n"
+        "incorrect_mask/0.png,incorrect_mask,train,synthetic,x.jpg,,1\n"
+        "incorrect_mask/1.png,incorrect_mask,val,ilc,y.jpg,1 2 3 4,0\n"
+    )
+    data = load_dataset(root)
+    rows = zip(data.paths, data.splits, data.synthetic, strict=True)
+    marks = {path.relative_to(root).as_posix(): (split, bool(fake)) for path, split, fake in rows}
+    assert marks["incorrect_mask/0.png"] == ("train", True)
+    assert marks["incorrect_mask/1.png"] == ("val", False)
+    assert marks["with_mask/0.png"] == ("", False)
