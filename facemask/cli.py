@@ -135,11 +135,11 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", type=positive_int, default=3,
                    help="augmented views of each image whose base features are computed once and reused "
                         "across epochs (epoch e trains on view e mod VIEWS)")
-    p.add_argument("--fine-tune", type=non_negative_int, default=0, metavar="N",
+    p.add_argument("--fine-tune", type=non_negative_int, default=29, metavar="N",
                    help="after training the head, also train the last N layers of MobileNetV2 (BatchNorm stays "
-                        "frozen); the layers below are cached too, so this costs minutes, not hours")
-    p.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="epochs of the fine-tuning phase")
-    p.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-5,
+                        "frozen; 0: the head alone); the layers below are cached too, so this costs minutes, not hours")
+    p.add_argument("--fine-tune-epochs", type=positive_int, default=8, help="epochs of the fine-tuning phase")
+    p.add_argument("--fine-tune-learning-rate", type=positive_float, default=3e-5,
                    help="Adam's initial rate when fine-tuning")
     p.add_argument("--real-share", type=fraction, default=0.5, metavar="F",
                    help="share of a class's weight carried by its real photos when the manifest marks some of its "

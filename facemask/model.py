@@ -31,9 +31,9 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-4
     views: int = 3
-    fine_tune: int = 0
-    fine_tune_epochs: int = 10
-    fine_tune_learning_rate: float = 1e-5
+    fine_tune: int = 29
+    fine_tune_epochs: int = 8
+    fine_tune_learning_rate: float = 3e-5
     real_share: float = 0.5
     seed: int = 42
     weights: str | None = "imagenet"
