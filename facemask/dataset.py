@@ -30,6 +30,7 @@ import numpy as np
 
 from facemask.faces import Box, FaceFinder
 from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
+from facemask.label_fixes import fixed_label, read_label_fixes
 from facemask.labels import CLASSES, canonical_label
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
@@ -101,6 +102,7 @@ class Report:
     label_conflicts: int = 0  # duplicates whose first copy has another class
     folder_images: Counter = field(default_factory=Counter)  # per "source/folder"
     recropped: Counter = field(default_factory=Counter)  # per "source/folder"
+    relabelled: Counter = field(default_factory=Counter)  # per "source: was -> ours"
     seen: dict[str, str] = field(default_factory=dict)  # dedup key -> class
 
     def warn(self, path: str | Path, reason: str) -> None:
@@ -544,6 +546,7 @@ def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
     synthetic = sum(r["synthetic"] == "1" for r in rows)
     lines += [
         f"synthetic crops: {synthetic}",
+        f"labels fixed (facemask/label_fixes.csv): {sum(report.relabelled.values())} {dict(report.relabelled)}",
         f"exact duplicates dropped: {sum(report.duplicates.values())} {dict(report.duplicates)}"
         f" ({report.label_conflicts} with a different class than the copy kept)",
         f"faces below min size skipped: {sum(report.too_small.values())} {dict(report.too_small)}",
@@ -586,6 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-recrop", action="store_true",
                         help="keep class-folder images whole instead of cropping portraits to the face the "
                         "SSD finds (faster; needs no face detector model)")
+    parser.add_argument("--original-labels", action="store_true",
+                        help="keep every dataset's own labels instead of applying facemask/label_fixes.csv "
+                        "(faces checked by eye whose dataset label contradicts ours, e.g. a mask under the "
+                        "nose labelled with_mask)")
     return parser
 
 
@@ -602,8 +609,23 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"not found in {args.shared}: {', '.join(missing)}")
 
 
+def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report: Report) -> Iterator[Crop]:
+    """The crops with our label where label_fixes.csv corrects their dataset's (see facemask.label_fixes)."""
+    for crop in crops:
+        label = fixed_label(fixes, crop.name, crop.label)
+        if label != crop.label:
+            report.relabelled[f"{crop.source}: {crop.label} -> {label}"] += 1
+            crop.label = label
+        yield crop
+
+
 def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     """Every chosen source in a fixed order (VOC first), so which copy of a duplicate is kept never varies."""
+    crops = _imported_crops(args, report)
+    return crops if args.original_labels else fix_labels(crops, read_label_fixes(), report)
+
+
+def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     for source in (s for s in SOURCES if s in args.sources):
         print(f"importing {source}", file=sys.stderr, flush=True)
         base = args.shared / source

@@ -32,11 +32,12 @@ import numpy as np
 
 from .cli import fraction, non_negative_int
 from .data import MANIFEST, class_folders, read_manifest
-from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc
+from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, safe_stem
 from .errors import DatasetError, FacemaskError
 from .faces import Box, FaceDetectorError
 from .files import sha256
 from .images import list_images, read_image
+from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
 from .report import classification_metrics
 
@@ -151,6 +152,7 @@ class _Tally:
     skipped: Counter = field(default_factory=Counter)
     ignored: Counter = field(default_factory=Counter)
     unknown_labels: Counter = field(default_factory=Counter)
+    relabelled: int = 0
     pipeline: list[tuple[GroundTruth, np.ndarray]] = field(default_factory=list)
     pipeline_small: int = 0
     crops: list[tuple[GroundTruth, np.ndarray]] = field(default_factory=list)
@@ -181,10 +183,16 @@ def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None
     return {name for _, name, s in entries if s == split}
 
 
-def _read_gts(annotation, image_name: str, w: int, h: int, tally: _Tally) -> list[GroundTruth]:
+def _read_gts(annotation, image_name: str, w: int, h: int, tally: _Tally,
+              fixes: dict[str, tuple[str, str]], face_prefix: str) -> list[GroundTruth]:
     gts, seen = [], set()
-    for name, box in annotation.objects:
+    for index, (name, box) in enumerate(annotation.objects):
         label = canonical_label(name)
+        if label is not None:
+            # Faces are named as the dataset tool names their crops, so its label fixes apply here too.
+            fixed = fixed_label(fixes, f"{face_prefix}_{safe_stem(Path(image_name).stem)}_{index}", label)
+            tally.relabelled += fixed != label
+            label = fixed
         if label is None:
             tally.unknown_labels[name or "<empty>"] += 1
             continue
@@ -260,6 +268,7 @@ def evaluate_voc(
     crops: bool = False,
     min_size: int = 0,
     thresholds: Sequence[float] = IOU_THRESHOLDS,
+    label_fixes: dict[str, tuple[str, str]] | None = None,
     progress: bool = False,
 ) -> dict:
     """Run `detector` (a MaskDetector, or anything with .detect(frame) and .classify(crops)) over a Pascal VOC
@@ -267,7 +276,9 @@ def evaluate_voc(
 
     `images`: only these image file names; `crops`: also classify every ground-truth face cropped in detector
     framing (the classifier alone); `min_size`: faces whose shorter side is below this many pixels are left
-    out of the classification metrics (never out of detection recall). Returns a JSON-ready dict.
+    out of the classification metrics (never out of detection recall); `label_fixes`: corrected labels
+    (facemask.label_fixes), matched by the face names the dataset tool gives a VOC folder named like
+    `voc_dir`. Returns a JSON-ready dict.
     """
     from tqdm import tqdm
 
@@ -306,7 +317,7 @@ def evaluate_voc(
             report.warn(image_path, f"image is {w}x{h}, annotation says {annotation.size[0]}x{annotation.size[1]}")
             tally.skipped["size_mismatch"] += 1
             continue
-        gts = _read_gts(annotation, image_path.name, w, h, tally)
+        gts = _read_gts(annotation, image_path.name, w, h, tally, label_fixes or {}, voc_dir.resolve().name)
         _score_image(frame, gts, detector, tally, crops=crops, min_size=min_size, thresholds=thresholds)
     return _voc_result(voc_dir, tally, todo, wanted, crops, min_size, thresholds)
 
@@ -342,6 +353,7 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
         "faces_by_class": dict(Counter(classes)),
         "faces_by_size": dict(Counter(size_bin(b) for b in boxes)),
         "unknown_labels": dict(tally.unknown_labels),
+        "labels_fixed": tally.relabelled,
         "ignored_objects": dict(tally.ignored),
         "min_size": min_size,
         "primary_iou": PRIMARY_IOU,
@@ -489,6 +501,8 @@ def summary_text(result: dict) -> str:
     skipped = {**result["images_skipped"], **result["ignored_objects"]}
     if skipped or result["unknown_labels"]:
         parts.append(f"skipped: {skipped}; unknown labels: {result['unknown_labels']}")
+    if result["labels_fixed"]:
+        parts.append(f"labels fixed by facemask/label_fixes.csv: {result['labels_fixed']}")
     return "\n".join(parts)
 
 
@@ -509,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "classifier on every image; match detections to faces greedily by detector score at IoU "
                       ">= 0.5 (primary) and >= 0.4 against the ground-truth boxes expanded to the SSD's framing; "
                       "report detection recall by face size and class, false positives, and the classification "
-                      "of matched faces. Labels are mapped to the three classes; unknown ones are counted")
+                      "of matched faces. Labels are mapped to the three classes; unknown ones are counted; "
+                      "faces listed in facemask/label_fixes.csv get the label fixed there")
     mode.add_argument("--dataset", type=Path, metavar="DIR",
                       help="folder of face crops in class folders (DIR/<class>/*.jpg, as made by "
                       "python -m facemask.dataset): classify every crop, no face detector")
@@ -524,6 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=non_negative_int, default=0, metavar="N",
                    help="with --voc: leave faces whose shorter side is below N px out of the classification "
                    "metrics (they still count in detection recall)")
+    p.add_argument("--original-labels", action="store_true",
+                   help="with --voc: keep the annotations' labels instead of applying facemask/label_fixes.csv "
+                   "(faces checked by eye whose dataset label contradicts ours, e.g. a mask on the chin "
+                   "labelled without_mask)")
     p.add_argument("--real-only", action="store_true",
                    help="with --dataset: leave out crops the manifest marks synthetic (synthetic=1)")
     p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
@@ -560,8 +579,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     else:
         if not args.dataset.is_dir():
             p.error(f"--dataset: not a folder: {args.dataset}")
-        for flag, used in (("--crops", args.crops), ("--images-from", args.images_from), ("--min-size",
-                                                                                           args.min_size)):
+        for flag, used in (("--crops", args.crops), ("--images-from", args.images_from),
+                           ("--min-size", args.min_size), ("--original-labels", args.original_labels)):
             if used:
                 p.error(f"{flag} goes with --voc")
         if (args.split or args.real_only) and not (args.dataset / MANIFEST).is_file():
@@ -605,10 +624,11 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     progress = not args.no_progress
     if args.voc is not None:
         images = manifest_images(args.images_from, args.split, args.voc) if args.images_from else None
+        fixes = {} if args.original_labels else read_label_fixes()
         result = {"mode": "voc", "manifest": str(args.images_from) if args.images_from else None,
                   "split": args.split, "confidence": args.confidence,
                   **evaluate_voc(args.voc, detector, images=images, crops=args.crops, min_size=args.min_size,
-                                 progress=progress)}
+                                 label_fixes=fixes, progress=progress)}
     else:
         result = {"mode": "dataset", **evaluate_dataset(args.dataset, detector, split=args.split,
                                                        real_only=args.real_only, progress=progress)}

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from facemask import dataset as ds
+from facemask.errors import DatasetError
+from facemask.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
 
 RNG_SEED = 7
 
@@ -320,6 +322,50 @@ def test_rerun_removes_only_its_own_stale_crops(shared: Path, tmp_path: Path, mo
     assert {r["source"] for r in rows} == {"face-mask-voc"}
     on_disk = {p.relative_to(out).as_posix() for p in out.glob("*/*.jpg")}
     assert on_disk == {r["file"] for r in rows} | {"with_mask/by_hand.jpg"}
+
+
+def test_label_fixes_apply_only_while_the_dataset_label_is_the_one_checked(tmp_path: Path):
+    path = tmp_path / "fixes.csv"
+    path.write_text("face,was,class,why\n"
+                    "voc_a_0,with_mask,incorrect_mask,mask under the nose\n"
+                    "voc_a_1,without_mask,mask_weared_incorrect,mask on the chin\n", encoding="utf-8")
+    fixes = read_label_fixes(path)
+    assert fixes == {"voc_a_0": ("with_mask", "incorrect_mask"), "voc_a_1": ("without_mask", "incorrect_mask")}
+    assert fixed_label(fixes, "voc_a_0", "with_mask") == "incorrect_mask"
+    assert fixed_label(fixes, "voc_a_0", "without_mask") == "without_mask"  # the dataset changed: left alone
+    assert fixed_label(fixes, "voc_b_0", "with_mask") == "with_mask"
+    path.write_text("face,was,class\nvoc_a_0,with_mask,masked\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=":2:"):
+        read_label_fixes(path)
+    with pytest.raises(DatasetError, match="cannot read"):
+        read_label_fixes(tmp_path / "missing.csv")
+
+
+def test_shipped_label_fixes_are_valid_and_each_changes_a_class():
+    fixes = read_label_fixes()
+    assert len(fixes) > 0
+    assert all(was != ours for was, ours in fixes.values())
+    with open(LABEL_FIXES, newline="", encoding="utf-8") as f:
+        names = [row["face"] for row in csv.DictReader(f)]
+    assert len(names) == len(set(names))
+
+
+def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path, capsys, monkeypatch):
+    fixes = {"face-mask-voc_scene_a_0": ("with_mask", "incorrect_mask"),
+             "face-mask-voc_scene_a_1": ("with_mask", "without_mask")}  # scene_a_1 is incorrect_mask: not applied
+    monkeypatch.setattr(ds, "read_label_fixes", lambda: fixes)
+    out = tmp_path / "dataset"
+    assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
+    rows = {r["file"]: r for r in read_rows(out)}
+    assert rows["incorrect_mask/face-mask-voc_scene_a_0.jpg"]["class"] == "incorrect_mask"
+    assert "incorrect_mask/face-mask-voc_scene_a_1.jpg" in rows
+    assert not (out / "with_mask" / "face-mask-voc_scene_a_0.jpg").exists()
+    assert "labels fixed (facemask/label_fixes.csv): 1 {'face-mask-voc: with_mask -> incorrect_mask': 1}" \
+        in capsys.readouterr().out
+    assert run_cli(shared, out, "--original-labels", monkeypatch=monkeypatch) == 0
+    rows = {r["file"]: r for r in read_rows(out)}
+    assert rows["with_mask/face-mask-voc_scene_a_0.jpg"]["class"] == "with_mask"
+    assert not (out / "incorrect_mask" / "face-mask-voc_scene_a_0.jpg").exists()
 
 
 def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):

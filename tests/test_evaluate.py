@@ -252,6 +252,18 @@ def test_evaluate_voc_min_size_and_image_selection(voc):
     assert "crops" not in r
 
 
+def test_evaluate_voc_applies_label_fixes_by_face_name(voc):
+    root, detector = voc
+    # GT5 (b.png, object 1) is labelled with_mask and classified incorrect_mask; a fix for a face of
+    # another VOC folder (same image and index) must not apply.
+    fixes = {"voc_b_1": ("with_mask", "incorrect_mask"), "other_b_2": ("with_mask", "without_mask")}
+    r = ev.evaluate_voc(root, detector, crops=True, label_fixes=fixes)
+    assert r["labels_fixed"] == 1
+    assert r["classification"]["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 2]]
+    assert r["crops"]["confusion"] == [[2, 0, 0], [0, 1, 0], [0, 0, 3]]
+    assert ev.evaluate_voc(root, detector)["labels_fixed"] == 0
+
+
 def write_manifest(path: Path, rows: list[tuple[str, str]]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
