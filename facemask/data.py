@@ -7,10 +7,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .classifier import INPUT_SIZE
+from .classifier import INPUT_SIZE, model_input
 from .errors import DatasetError, ImageError
 from .images import IMAGE_SUFFIXES, list_images, load_image
 from .labels import CLASSES, canonical_label
@@ -88,7 +87,7 @@ def load_dataset(root: str | Path) -> Dataset:
             print(f"warning: skipping unreadable image {e}", file=sys.stderr)
             bad += 1
         else:
-            images[len(kept)] = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+            images[len(kept)] = model_input(image)
             kept.append(path)
             labels.append(label)
         if (i + 1) % 1000 == 0 or i + 1 == len(files):

@@ -107,3 +107,22 @@ def test_load_dataset_reads_split_and_synthetic_marks_from_the_manifest(tmp_path
     assert marks["incorrect_mask/0.png"] == ("train", True)
     assert marks["incorrect_mask/1.png"] == ("val", False)
     assert marks["with_mask/0.png"] == ("", False)
+
+
+def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path):
+    from facemask.classifier import prepare_crops
+    from facemask.data import load_dataset
+
+    rng = np.random.default_rng(3)
+    for label in CLASSES:
+        (tmp_path / label).mkdir()
+    small = rng.integers(0, 256, (90, 70, 3), np.uint8)  # enlarged: INTER_LINEAR, not INTER_AREA's blocks
+    large = rng.integers(0, 256, (300, 260, 3), np.uint8)  # shrunk
+    for label, image in zip(CLASSES, (small, large, small[::2, ::2]), strict=True):
+        assert cv2.imwrite(str(tmp_path / label / "a.png"), image)
+    data = load_dataset(tmp_path)
+    expected = prepare_crops([small, large, np.ascontiguousarray(small[::2, ::2])])
+    assert data.images.dtype == np.uint8
+    np.testing.assert_array_equal(data.images.astype(np.float32), expected[data.labels])
+    blocky = cv2.resize(small, (224, 224), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert not np.array_equal(data.images[data.labels == 0][0], blocky)
