@@ -39,9 +39,8 @@ def read_card(model_path: str | Path) -> dict:
 def model_input(crop: np.ndarray) -> np.ndarray:
     """A BGR face crop of any size as the model sees it: 224x224 RGB uint8.
 
-    Training and run time both go through here: almost every face crop is enlarged, and OpenCV's INTER_AREA
-    enlarges blockily where INTER_LINEAR is smooth, so a model trained on one and run on the other sees
-    different pixels (it cost 0.03 validation macro-F1 when training used INTER_AREA throughout)."""
+    Training and run time both go through here, so the model learns from the pixels it will be shown: almost
+    every face crop is enlarged, and OpenCV's INTER_AREA enlarges blockily where INTER_LINEAR is smooth."""
     h, w = crop.shape[:2]
     interpolation = cv2.INTER_AREA if min(h, w) > INPUT_SIZE else cv2.INTER_LINEAR
     return cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)[:, :, ::-1]

@@ -28,6 +28,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from facemask.errors import DatasetError
 from facemask.faces import Box, FaceFinder
 from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
 from facemask.label_fixes import fixed_label, read_label_fixes
@@ -646,8 +647,12 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     manifest = args.out / MANIFEST
     old = read_manifest(manifest)
-    rows = write_crops(all_crops(args, report), args.out, val=args.val, test=args.test, seed=args.seed,
-                       progress=sys.stderr)
+    try:
+        crops = all_crops(args, report)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    rows = write_crops(crops, args.out, val=args.val, test=args.test, seed=args.seed, progress=sys.stderr)
     if not rows:
         print("error: no crops were made; manifest left as it was", file=sys.stderr)
         return 1

@@ -368,6 +368,15 @@ def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path
     assert not (out / "incorrect_mask" / "face-mask-voc_scene_a_0.jpg").exists()
 
 
+def test_cli_damaged_label_fixes_exit_1_and_write_nothing(shared: Path, tmp_path: Path, capsys, monkeypatch):
+    bad = tmp_path / "fixes.csv"
+    bad.write_text("face,was\nx,with_mask\n", encoding="utf-8")
+    monkeypatch.setattr(ds, "read_label_fixes", lambda: read_label_fixes(bad))
+    out = tmp_path / "dataset"
+    assert run_cli(shared, out, monkeypatch=monkeypatch) == 1
+    assert "error: " in capsys.readouterr().err and not (out / ds.MANIFEST).exists()
+
+
 def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as e:
         ds.main(["--shared", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
