@@ -15,7 +15,6 @@ from .images import IMAGE_SUFFIXES, list_images, load_image
 from .labels import CLASSES, canonical_label
 
 MANIFEST = "manifest.csv"
-SMALLEST_FACE = 32  # px: the dataset tool skips smaller faces, and so should augmentation
 
 
 @dataclass
@@ -146,27 +145,13 @@ def augmenter(seed: int | None = None):
     )
 
 
-def at_random_resolution(x, smallest: int = SMALLEST_FACE, share: float = 0.5):
-    """A batch of 224 px images in which `share` of them are shrunk to a random side of `smallest`..224 px and
-    enlarged back as at run time: faces in crowd photos are often 30-60 px, most training faces are not."""
-    import tensorflow as tf
-
-    def shrink_and_enlarge(image):
-        side = tf.random.uniform([], smallest, INPUT_SIZE, dtype=tf.int32)
-        small = tf.image.resize(image, [side, side], method="area")
-        return tf.image.resize(small, [INPUT_SIZE, INPUT_SIZE], method="bilinear")
-
-    chosen = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < share
-    return tf.where(chosen, tf.map_fn(shrink_and_enlarge, x), x)
-
-
 def image_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, augment=None, shuffle: bool = False):
-    """A tf.data pipeline over in-memory images, augmented on the fly (resolution too) when an augmenter is given."""
+    """A tf.data pipeline over in-memory images, augmented on the fly when an augmenter is given."""
     import tensorflow as tf
 
     def prepare(x, y):
         x = tf.cast(x, tf.float32)
-        return (augment(at_random_resolution(x), training=True) if augment is not None else x), y
+        return (augment(x, training=True) if augment is not None else x), y
 
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:

@@ -126,18 +126,3 @@ def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path
     np.testing.assert_array_equal(data.images.astype(np.float32), expected[data.labels])
     blocky = cv2.resize(small, (224, 224), interpolation=cv2.INTER_AREA)[:, :, ::-1]
     assert not np.array_equal(data.images[data.labels == 0][0], blocky)
-
-
-def test_at_random_resolution_blurs_the_chosen_share_of_a_batch_and_keeps_the_rest():
-    from facemask.data import at_random_resolution
-
-    checker = np.indices((224, 224)).sum(axis=0) % 2 * 255.0  # finest detail: gone at any smaller size
-    batch = np.repeat(checker[None, :, :, None], 3, axis=3).repeat(4, axis=0).astype(np.float32)
-    for share, changed in ((0.0, 0), (1.0, 4)):
-        out = np.asarray(at_random_resolution(batch, share=share))
-        assert out.shape == batch.shape
-        assert sum(not np.array_equal(a, b) for a, b in zip(out, batch, strict=True)) == changed
-    out = np.asarray(at_random_resolution(batch, share=1.0))
-    assert (out.std(axis=(1, 2, 3)) < 0.5 * batch.std(axis=(1, 2, 3))).all()
-    flat = np.full((2, 224, 224, 3), 77.0, np.float32)
-    np.testing.assert_allclose(np.asarray(at_random_resolution(flat, share=1.0)), flat, atol=0.01)  # float round-off
