@@ -261,6 +261,11 @@ def find_voc_image(images_dir: Path, annotation: VocAnnotation, stem: str) -> Pa
     return next((images_dir / n for n in names if (images_dir / n).is_file()), None)
 
 
+def voc_face_name(source: str, stem: str, index: int) -> str:
+    """The name of a VOC face's crop, e.g. face-mask-voc_maksssksksss0_2: what label_fixes.csv refers to."""
+    return f"{source}_{safe_stem(stem)}_{index}"
+
+
 def voc_faces(image: np.ndarray, image_hash: str, annotation: VocAnnotation, *, source: str,
               source_image: str, stem: str, min_size: int, report: Report) -> Iterator[Crop]:
     """Crops of the labelled faces of one image big enough to classify, each framed like an SSD box."""
@@ -281,7 +286,7 @@ def voc_faces(image: np.ndarray, image_hash: str, annotation: VocAnnotation, *, 
             continue
         detector_box = expand_to_detector_box(gt, w, h)
         yield Crop(crop_box(image, detector_box), label, source, source_image, image_hash, detector_box,
-                   f"{source}_{safe_stem(stem)}_{index}", source in SYNTHETIC_SOURCES)
+                   voc_face_name(source, stem, index), source in SYNTHETIC_SOURCES)
 
 
 def import_voc(images_dir: str | Path, annotations_dir: str | Path, *, source: str | None = None,
@@ -621,12 +626,14 @@ def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report:
 
 
 def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
-    """Every chosen source in a fixed order (VOC first), so which copy of a duplicate is kept never varies."""
+    """The crops of every chosen source, with our label fixes unless --original-labels (DatasetError when
+    label_fixes.csv is damaged: raised here, before anything is written)."""
     crops = _imported_crops(args, report)
     return crops if args.original_labels else fix_labels(crops, read_label_fixes(), report)
 
 
 def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
+    """Every chosen source in a fixed order (VOC first), so which copy of a duplicate is kept never varies."""
     for source in (s for s in SOURCES if s in args.sources):
         print(f"importing {source}", file=sys.stderr, flush=True)
         base = args.shared / source

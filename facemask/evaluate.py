@@ -32,7 +32,7 @@ import numpy as np
 
 from .cli import fraction, non_negative_int
 from .data import MANIFEST, class_folders, read_manifest
-from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, safe_stem
+from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
 from .faces import Box, FaceDetectorError
 from .files import sha256
@@ -184,13 +184,12 @@ def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None
 
 
 def _read_gts(annotation, image_name: str, w: int, h: int, tally: _Tally,
-              fixes: dict[str, tuple[str, str]], face_prefix: str) -> list[GroundTruth]:
+              fixes: dict[str, tuple[str, str]], source: str) -> list[GroundTruth]:
     gts, seen = [], set()
     for index, (name, box) in enumerate(annotation.objects):
         label = canonical_label(name)
         if label is not None:
-            # Faces are named as the dataset tool names their crops, so its label fixes apply here too.
-            fixed = fixed_label(fixes, f"{face_prefix}_{safe_stem(Path(image_name).stem)}_{index}", label)
+            fixed = fixed_label(fixes, voc_face_name(source, Path(image_name).stem, index), label)
             tally.relabelled += fixed != label
             label = fixed
         if label is None:
