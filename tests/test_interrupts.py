@@ -25,7 +25,7 @@ class Script:
     """A script in a process of its own, its output lines collected on a thread as they come."""
 
     def __init__(self, *args: str):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines: queue.Queue = queue.Queue()
@@ -54,8 +54,11 @@ class Script:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            time.sleep(3)
             self.proc.kill()
-            raise
+            time.sleep(0.1)
+            pytest.fail(f"still running {timeout} s after the signal:\n{self.stdout[-1500:]}\n{self.stderr[-6000:]}")
         time.sleep(0.1)  # the reader threads take the last lines
         return code
 
