@@ -26,8 +26,11 @@ class Script:
 
     def __init__(self, *args: str):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
+        # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child;
+        # the script must get Ctrl-C as a user's terminal sends it, however the test suite was started.
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: queue.Queue = queue.Queue()
         self.out: list[str] = []
         self.err: list[str] = []
