@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from .classifier import INPUT_SIZE, model_input
 from .errors import DatasetError, ImageError
+from .files import read_csv
 from .images import IMAGE_SUFFIXES, list_images, load_image
 from .labels import CLASSES, canonical_label
 
@@ -55,11 +55,10 @@ def read_manifest(root: Path) -> dict[str, dict[str, str]]:
     path = root / MANIFEST
     if not path.is_file():
         return {}
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return {row["file"]: row for row in csv.DictReader(f)}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
-        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
+    rows = read_csv(path, "manifest")
+    if rows and "file" not in rows[0]:
+        raise DatasetError(f"cannot read the manifest {path}: it has no file column")
+    return {row["file"]: row for row in rows}
 
 
 def _candidates(folder: Path) -> list[Path]:

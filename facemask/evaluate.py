@@ -15,7 +15,6 @@ number, the command line and the model) and OUT/<name>_confusion.png.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import shlex
@@ -35,7 +34,7 @@ from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
 from .faces import Box, FaceDetectorError
-from .files import sha256
+from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
@@ -166,14 +165,9 @@ def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None
     `voc_dir` (`<name of voc_dir>/images/...`), only those count, so a same-named image of another dataset
     never decides.
     """
-    path = Path(manifest)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DatasetError(f"cannot read the manifest {path}: {e}") from e
+    rows = read_csv(manifest, "manifest")
     if rows and not {"source_image", "split"} <= set(rows[0]):
-        raise DatasetError(f"{path} has no source_image and split columns")
+        raise DatasetError(f"{manifest} has no source_image and split columns")
     images = [PurePosixPath(row["source_image"] or "") for row in rows]
     entries = [(p.parent.parent.name, p.name, row["split"]) for p, row in zip(images, rows, strict=True)
                if p.parent.name == "images"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from .errors import DatasetError
 
 
 def temp_path(path: Path) -> Path:
@@ -64,6 +67,15 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: object) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_csv(path: str | Path, what: str) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header line; a DatasetError naming `what` it is when it cannot be read."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"cannot read the {what} {path}: {e}") from e
 
 
 def sha256(path: str | Path) -> str:

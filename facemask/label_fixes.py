@@ -18,10 +18,10 @@ looked at, so more wrong labels remain.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from .errors import DatasetError
+from .files import read_csv
 from .labels import CLASSES, canonical_label
 
 LABEL_FIXES = Path(__file__).with_name("label_fixes.csv")
@@ -29,14 +29,8 @@ LABEL_FIXES = Path(__file__).with_name("label_fixes.csv")
 
 def read_label_fixes(path: str | Path = LABEL_FIXES) -> dict[str, tuple[str, str]]:
     """face name → (the label its dataset gives, our label), both in our spelling of the classes."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DatasetError(f"cannot read the label fixes {path}: {e}") from e
     fixes = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(read_csv(path, "label fixes"), start=2):
         was, label = canonical_label(row.get("was") or ""), canonical_label(row.get("class") or "")
         if not row.get("face") or was is None or label is None:
             raise DatasetError(f"{path}:{line}: needs a face name and was/class among {CLASSES}")

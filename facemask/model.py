@@ -115,7 +115,7 @@ def sample_weights(labels: np.ndarray, synthetic: np.ndarray, real_share: float)
     """Per-image loss weights, 1 on average: each class weighs the same in all, so the rare incorrect-mask class
     counts as much as the others, and within a class that has both, its real photos carry `real_share` of it.
 
-    Synthetic masks outnumber real incorrectly worn ones about 19 to 1; weighed by count, the model would
+    Synthetic masks outnumber real incorrectly worn ones about 16 to 1; weighed by count, the model would
     learn mostly what a pasted mask looks like, while it is judged on real photos."""
     weights = np.zeros(len(labels), np.float32)
     for c in np.unique(labels):
