@@ -142,17 +142,3 @@ def augmenter(seed: int | None = None):
         ],
         name="augmentation",
     )
-
-
-def image_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, augment=None, shuffle: bool = False):
-    """A tf.data pipeline over in-memory images, augmented on the fly when an augmenter is given."""
-    import tensorflow as tf
-
-    def prepare(x, y):
-        x = tf.cast(x, tf.float32)
-        return (augment(x, training=True) if augment is not None else x), y
-
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        ds = ds.shuffle(len(images), reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -4,6 +4,9 @@ Everything below a cut point stays frozen, so its output for an image never chan
 augmented view of each image (`views`) and cached, instead of once per epoch. Only the part above the cut
 runs in the epochs. Without fine-tuning the cut is the pooled features and an epoch takes seconds; with
 `fine_tune` N the cut moves down to the first of the last N layers of the base, which then train too.
+With `fine_tune` ALL nothing is cached after the head: every layer trains on a fresh augmentation of each
+image every epoch, about 5 minutes an epoch on 2 CPU cores. Nothing here is TensorFlow's own, so training
+runs on Keras's JAX and PyTorch backends too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .labels import CLASSES
 
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 MAX_CACHE_BYTES = 6 << 30
+ALL = "all"
 
 
 @dataclass
@@ -31,7 +35,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-4
     views: int = 3
-    fine_tune: int = 29
+    fine_tune: int | str = 29  # the last N layers of the base, or ALL
     fine_tune_epochs: int = 8
     fine_tune_learning_rate: float = 3e-5
     real_share: float = 0.5
@@ -84,7 +88,7 @@ def split_at_cut(model, base, fine_tune: int):
         return keras.Model(model.input, cut), keras.Model(cut, model.output), cut
     layers = base.layers
     if fine_tune >= len(layers) - 2:
-        raise ModelError(f"--fine-tune {fine_tune}: the base has only {len(layers) - 2} layers to unfreeze")
+        raise ModelError(f"--fine-tune {fine_tune}: the base has only {len(layers) - 2} layers; say all for every one")
     for layer in reversed(layers[1 : len(layers) - fine_tune]):
         try:
             above = keras.Model(layer.output, model.output)
@@ -130,17 +134,22 @@ def sample_weights(labels: np.ndarray, synthetic: np.ndarray, real_share: float)
 
 def cache_views(below, images: np.ndarray, views: int, batch_size: int, augment) -> np.ndarray:
     """(views, N, ...) float16 outputs of the frozen part for `views` augmented passes over the images."""
-    from .data import image_batches
+    import keras
+    from tqdm import tqdm
 
     shape = below.output.shape[1:]
     size = views * len(images) * int(np.prod(shape)) * 2
     if size > MAX_CACHE_BYTES:
         raise ModelError(f"caching {views} views needs {size / 2**30:.1f} GiB: lower --views or --fine-tune")
     cache = np.empty((views, len(images), *shape), np.float16)
+    step = batch_size * 2
     for v in range(views):
-        print(f"computing frozen features: {'augmented view ' + str(v + 1) if augment else 'images'} of {views}")
-        ds = image_batches(images, np.zeros(len(images), np.int32), batch_size * 2, augment)
-        cache[v] = below.predict(ds, verbose=1)
+        what = f"augmented view {v + 1} of {views}" if augment else "images"
+        for start in tqdm(range(0, len(images), step), desc=f"frozen features, {what}", unit="batch"):
+            batch = images[start : start + step].astype(np.float32)
+            if augment is not None:
+                batch = keras.ops.convert_to_numpy(augment(batch, training=True))
+            cache[v, start : start + step] = below.predict_on_batch(batch)
     return cache
 
 
@@ -148,11 +157,15 @@ def _cached_views_dataset():
     import keras
 
     class CachedViews(keras.utils.PyDataset):
-        """Batches from cached views: epoch e reads view e % views, a fresh augmentation each pass as on the fly."""
+        """Batches from cached views: epoch e reads view e % views, a fresh augmentation each pass as on the fly.
 
-        def __init__(self, cache: np.ndarray, labels: np.ndarray, weights: np.ndarray, batch_size: int, seed: int):
+        One view of uint8 images with `augment` serves freshly augmented batches of the images themselves."""
+
+        def __init__(self, cache: np.ndarray, labels: np.ndarray, weights: np.ndarray, batch_size: int, seed: int,
+                     augment=None):
             super().__init__()
             self.cache, self.labels, self.weights, self.batch_size = cache, labels, weights, batch_size
+            self.augment = augment
             self.rng = np.random.default_rng(seed)
             self.epoch = 0
             self.order = self.rng.permutation(len(labels))
@@ -162,8 +175,10 @@ def _cached_views_dataset():
 
         def __getitem__(self, i: int):
             idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
-            view = self.cache[self.epoch % len(self.cache)]
-            return view[idx].astype(np.float32), self.labels[idx], self.weights[idx]
+            batch = self.cache[self.epoch % len(self.cache)][idx].astype(np.float32)
+            if self.augment is not None:
+                batch = keras.ops.convert_to_numpy(self.augment(batch, training=True))
+            return batch, self.labels[idx], self.weights[idx]
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -186,8 +201,32 @@ def fit_on_cache(trainable, cache, labels, weights, val_x, val_y, epochs: int, l
     ).history
 
 
+def fit_end_to_end(model, images, labels, weights, val_x, val_y, config: TrainConfig):
+    """Train the whole model on a fresh augmentation of every image each epoch; return its Keras history.
+
+    Each batch is augmented eagerly before the training step, not inside it: under JAX, Keras's random
+    augmentation layers inside the compiled step make it as slow on a GPU as on 2 CPU cores (keras#23229).
+    A twin that shares the model's layers is compiled, as in the other stages, so that the saved model carries
+    no optimizer state."""
+    import keras
+
+    from .data import augmenter
+
+    data = _cached_views_dataset()(images[None], labels, weights, config.batch_size, config.seed,
+                                   augmenter(config.seed))
+    trainer = keras.Model(model.input, model.output, name="trainer")
+    trainer.compile(
+        optimizer=_optimizer(config.fine_tune_learning_rate, config.fine_tune_epochs, len(data)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return trainer.fit(
+        data, epochs=config.fine_tune_epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=1
+    ).history
+
+
 def train(images_train, labels_train, synthetic_train, images_val, labels_val, config: TrainConfig):
-    """Train the head, then (fine_tune > 0) the top of the base with it; return (model, history).
+    """Train the head, then (fine_tune N or ALL) the top of the base or all of it with it; return (model, history).
 
     `synthetic_train` marks the training images that are synthetic (see `sample_weights`)."""
     import keras
@@ -196,13 +235,14 @@ def train(images_train, labels_train, synthetic_train, images_val, labels_val, c
 
     keras.utils.set_random_seed(config.seed)
     model, base = build_model(len(CLASSES), config.weights)
-    below, above, cut = split_at_cut(model, base, config.fine_tune)
+    cut_layers = 0 if config.fine_tune == ALL else config.fine_tune
+    below, above, cut = split_at_cut(model, base, cut_layers)
     cache = cache_views(below, images_train, config.views, config.batch_size, augmenter(config.seed))
     val_cache = cache_views(below, images_val, 1, config.batch_size, None)[0]
 
     pooled = model.get_layer("pool").output
     head = keras.Model(pooled, model.output)
-    if config.fine_tune:
+    if cut_layers:
         to_pooled = keras.Model(cut, pooled)
         print("pooling cached features for the head")
         head_cache = np.stack([to_pooled.predict(v, batch_size=256, verbose=0) for v in cache]).astype(np.float16)
@@ -213,13 +253,18 @@ def train(images_train, labels_train, synthetic_train, images_val, labels_val, c
     print("training the head")
     history = fit_on_cache(head, head_cache, labels_train, weights, head_val, labels_val,
                            config.epochs, config.learning_rate, config.batch_size, config.seed)
-    if config.fine_tune:
-        print(f"fine-tuning the last {config.fine_tune} layers of MobileNetV2 with the head")
-        unfreeze_top(base, config.fine_tune)
+    if cut_layers:
+        print(f"fine-tuning the last {cut_layers} layers of MobileNetV2 with the head")
+        unfreeze_top(base, cut_layers)
         more = fit_on_cache(above, cache, labels_train, weights, val_cache, labels_val,
                             config.fine_tune_epochs, config.fine_tune_learning_rate, config.batch_size, config.seed)
-        history = {k: history[k] + more[k] for k in history}
-    return model, history
+    elif config.fine_tune == ALL:
+        print("fine-tuning all of MobileNetV2 with the head, on freshly augmented images")
+        unfreeze_top(base, len(base.layers))
+        more = fit_end_to_end(model, images_train, labels_train, weights, images_val, labels_val, config)
+    else:
+        return model, history
+    return model, {k: history[k] + more[k] for k in history}
 
 
 def save_model(model, path: str | Path, card: dict) -> Path:

@@ -102,6 +102,7 @@ IMAGE = ["--image", "{photo}", "-m", "{model}", "-o", "{tmp}/new/out"]
         (train_main, [*TRAIN, "--batch-size", "0"], "must be 1 or more"),
         (train_main, [*TRAIN, "--views", "-1"], "must be 1 or more"),
         (train_main, [*TRAIN, "--fine-tune", "-1"], "must be 0 or more"),
+        (train_main, [*TRAIN, "--fine-tune", "most"], "a number of layers or 'all', got most"),
         (train_main, [*TRAIN, "--val-split", "0"], "between 0 and 1"),
         (train_main, [*TRAIN, "--val-split", "-0.2"], "between 0 and 1"),
         (train_main, [*TRAIN, "--val-split", "nan"], "finite"),

@@ -126,3 +126,20 @@ def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path
     np.testing.assert_array_equal(data.images.astype(np.float32), expected[data.labels])
     blocky = cv2.resize(small, (224, 224), interpolation=cv2.INTER_AREA)[:, :, ::-1]
     assert not np.array_equal(data.images[data.labels == 0][0], blocky)
+
+
+@pytest.mark.parametrize(("fine_tune", "trained"), [(0, set()), (3, {"Conv_1"}), ("all", {"Conv1", "Conv_1"})])
+def test_fine_tune_trains_the_top_of_the_base_or_all_of_it(fine_tune, trained):
+    import keras
+
+    from facemask.model import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 224, 224, 3), np.uint8)
+    labels = np.arange(12) % 3
+    config = TrainConfig(epochs=1, batch_size=6, views=1, fine_tune=fine_tune, fine_tune_epochs=1, weights=None)
+    model, history = train(images, labels, np.zeros(12, bool), images[:3], labels[:3], config)
+    convolutions = {"Conv1", "Conv_1"}  # the base's first and last
+    assert {name for name in convolutions if model.get_layer(name).trainable} == trained
+    assert not any(layer.trainable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert len(history["loss"]) == (1 if fine_tune == 0 else 2)
