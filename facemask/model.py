@@ -5,8 +5,8 @@ augmented view of each image (`views`) and cached, instead of once per epoch. On
 runs in the epochs. Without fine-tuning the cut is the pooled features and an epoch takes seconds; with
 `fine_tune` N the cut moves down to the first of the last N layers of the base, which then train too.
 With `fine_tune` ALL nothing is cached after the head: every layer trains on a fresh augmentation of each
-image every epoch, about 5 minutes an epoch on 2 CPU cores. Nothing here is TensorFlow's own, so training
-runs on Keras's JAX and PyTorch backends too.
+image every epoch, about 7 minutes an epoch on 2 CPU cores. Nothing here is TensorFlow's own, so training
+runs on Keras's JAX backend too.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-4
     views: int = 3
-    fine_tune: int | str = 29  # the last N layers of the base, or ALL
-    fine_tune_epochs: int = 8
+    fine_tune: int | str = ALL  # the last N layers of the base, or ALL
+    fine_tune_epochs: int = 6
     fine_tune_learning_rate: float = 3e-5
     real_share: float = 0.5
     seed: int = 42
