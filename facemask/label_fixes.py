@@ -12,8 +12,9 @@ dataset still says that) and ours. It holds no image and nothing copied from the
 How the list was made: the faces looked at were those where a model disagreed with the label about the
 incorrect class (on the training split, a model trained on the other half of it), plus validation and
 test faces it gave a probability of being incorrect of 0.1 or more; a label was changed only where the
-nose or the mouth is plainly uncovered, and unclear faces kept theirs. Faces the model agrees on were not
-looked at, so more wrong labels remain.
+nose or the mouth is plainly uncovered, and unclear faces kept theirs. A second round did the same for the
+validation and test faces of the end-to-end fine-tuned model (`--fine-tune all`), also looking at the
+incorrect faces it missed. Faces the models agree on were not looked at, so more wrong labels remain.
 """
 
 from __future__ import annotations
