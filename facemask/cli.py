@@ -146,7 +146,7 @@ def train_parser() -> argparse.ArgumentParser:
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=layer_count, default="all", metavar="N",
                    help="after training the head, also train MobileNetV2 with it (BatchNorm stays frozen): 'all' "
-                        "(default) trains every layer on a fresh augmentation of each image every epoch, about 7 "
+                        "(default) trains every layer on a fresh augmentation of each image every epoch, 6 to 7 "
                         "minutes an epoch on 2 CPU cores; N trains only the last N layers on cached features, "
                         "minutes in all (29: the fast recipe, about 18 minutes with --fine-tune-epochs 8); 0: the "
                         "head alone")

@@ -14,7 +14,8 @@ incorrect class (on the training split, a model trained on the other half of it)
 test faces it gave a probability of being incorrect of 0.1 or more; a label was changed only where the
 nose or the mouth is plainly uncovered, and unclear faces kept theirs. A second round did the same for the
 validation and test faces of the end-to-end fine-tuned model (`--fine-tune all`), also looking at the
-incorrect faces it missed, and for the training faces it gave 0.3 or more though it had trained on them. Faces the models agree on were not looked at, so more wrong labels remain.
+incorrect faces it missed, and for the training faces it gave 0.3 or more though it had trained on them.
+Faces the models agree on were not looked at, so more wrong labels remain.
 """
 
 from __future__ import annotations
