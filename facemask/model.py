@@ -188,9 +188,10 @@ def _cached_views_dataset():
 
 
 def fit_on_cache(trainable, cache, labels, weights, val_x, val_y, epochs: int, learning_rate: float, batch_size: int,
-                 seed: int):
-    """Train a model on cached views of the training images; return its Keras history."""
-    data = _cached_views_dataset()(cache, labels, weights, batch_size, seed)
+                 seed: int, augment=None):
+    """Train a model on cached views of the training images (augmented per batch by `augment`); return its
+    Keras history."""
+    data = _cached_views_dataset()(cache, labels, weights, batch_size, seed, augment)
     trainable.compile(
         optimizer=_optimizer(learning_rate, epochs, len(data)),
         loss="sparse_categorical_crossentropy",
@@ -212,17 +213,9 @@ def fit_end_to_end(model, images, labels, weights, val_x, val_y, config: TrainCo
 
     from .data import augmenter
 
-    data = _cached_views_dataset()(images[None], labels, weights, config.batch_size, config.seed,
-                                   augmenter(config.seed))
     trainer = keras.Model(model.input, model.output, name="trainer")
-    trainer.compile(
-        optimizer=_optimizer(config.fine_tune_learning_rate, config.fine_tune_epochs, len(data)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return trainer.fit(
-        data, epochs=config.fine_tune_epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=1
-    ).history
+    return fit_on_cache(trainer, images[None], labels, weights, val_x, val_y, config.fine_tune_epochs,
+                        config.fine_tune_learning_rate, config.batch_size, config.seed, augmenter(config.seed))
 
 
 def train(images_train, labels_train, synthetic_train, images_val, labels_val, config: TrainConfig):
