@@ -159,6 +159,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "is judged on real photos")
     p.add_argument("--val-split", type=fraction, default=0.2,
                    help="fraction held out for validation (a dataset manifest's splits take precedence)")
+    p.add_argument("--train-on-val", action="store_true",
+                   help="also train on the validation split: the final fit once a recipe is chosen, for the real "
+                        "faces it adds; the validation figures printed are then on images the model has seen")
     p.add_argument("--seed", type=seed, default=42, help="seed for the split, augmentation and initial weights")
     p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
                    help="start MobileNetV2 from ImageNet weights, or from random ones (for tests)")
@@ -180,7 +183,7 @@ def _train(args) -> None:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, views=args.views,
         fine_tune=args.fine_tune, fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_learning_rate=args.fine_tune_learning_rate, real_share=args.real_share, seed=args.seed,
-        weights=None if args.weights == "none" else "imagenet",
+        weights=None if args.weights == "none" else "imagenet", train_on_val=args.train_on_val,
     )
     run_training(args.dataset, args.model, args.plot, config, args.val_split, tflite=not args.no_tflite)
 

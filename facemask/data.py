@@ -104,9 +104,11 @@ def load_dataset(root: str | Path) -> Dataset:
     return Dataset(images[: len(kept)], np.array(labels), kept, splits, synthetic)
 
 
-def split_indices(data: Dataset, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(data: Dataset, val_split: float, seed: int, train_on_val: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Train and validation indices: the manifest's splits where recorded (its test split is held out),
-    a stratified random split of the rest."""
+    a stratified random split of the rest. `train_on_val` trains on the validation images too: the final fit
+    once a recipe is chosen, for the real faces they add; the validation figures are then not held out."""
     from sklearn.model_selection import train_test_split
 
     splits = np.array(data.splits)
@@ -120,6 +122,8 @@ def split_indices(data: Dataset, val_split: float, seed: int) -> tuple[np.ndarra
         train, val = np.concatenate([train, rest_train]), np.concatenate([val, rest_val])
     if not len(train) or not len(val):
         raise DatasetError("too few images to split into training and validation sets")
+    if train_on_val:
+        train = np.concatenate([train, val])
     return np.sort(train), np.sort(val)
 
 

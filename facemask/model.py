@@ -39,6 +39,7 @@ class TrainConfig:
     fine_tune_epochs: int = 6
     fine_tune_learning_rate: float = 3e-5
     real_share: float = 0.5
+    train_on_val: bool = False  # read by run_training: the final fit on train + validation
     seed: int = 42
     weights: str | None = "imagenet"
 

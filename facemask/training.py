@@ -29,7 +29,7 @@ def run_training(
     """Train, report on the validation split, save; return the model card that was written."""
     started = time.perf_counter()
     data = load_dataset(dataset)
-    train_idx, val_idx = split_indices(data, val_split, config.seed)
+    train_idx, val_idx = split_indices(data, val_split, config.seed, config.train_on_val)
     counts = {c: int(n) for c, n in zip(CLASSES, np.bincount(data.labels[train_idx], minlength=3), strict=True)}
     print(f"training on {len(train_idx)} images {counts}, validating on {len(val_idx)}")
 
@@ -41,7 +41,8 @@ def run_training(
     y_true, y_pred = labels[val_idx], probs.argmax(axis=1)
     plot_dir = Path(plot_dir)
     plot_history(history, plot_dir / "training.png")
-    print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images)"))
+    print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images"
+                       + (", also trained on: not held out)" if config.train_on_val else ")")))
 
     card = {
         "classes": list(CLASSES),

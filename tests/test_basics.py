@@ -109,6 +109,26 @@ def test_load_dataset_reads_split_and_synthetic_marks_from_the_manifest(tmp_path
     assert marks["with_mask/0.png"] == ("", False)
 
 
+def test_train_on_val_trains_on_the_validation_images_too_but_never_on_test(tmp_path):
+    from conftest import make_dataset
+
+    from facemask.data import load_dataset, split_indices
+
+    root = make_dataset(tmp_path / "data", per_class=3)
+    (root / "manifest.csv").write_text(
+        "file,class,split,source,source_image,box,synthetic\n"
+        + "".join(f"{c}/{i}.png,{c},{s},x,{c}{i}.jpg,,0\n" for c in CLASSES for i, s in enumerate(("train", "val")))
+        + "".join(f"{c}/2.png,{c},test,x,{c}2.jpg,,0\n" for c in CLASSES)
+    )
+    data = load_dataset(root)
+    train, val = split_indices(data, 0.2, 0)
+    both, same_val = split_indices(data, 0.2, 0, train_on_val=True)
+    splits = np.array(data.splits)
+    assert set(splits[train]) == {"train"} and set(splits[val]) == {"val"}
+    assert sorted(both) == sorted([*train, *val]) and list(same_val) == list(val)
+    assert "test" not in splits[both]
+
+
 def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path):
     from facemask.classifier import prepare_crops
     from facemask.data import load_dataset
