@@ -41,8 +41,8 @@ def run_training(
     y_true, y_pred = labels[val_idx], probs.argmax(axis=1)
     plot_dir = Path(plot_dir)
     plot_history(history, plot_dir / "training.png")
-    print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images"
-                       + (", also trained on: not held out)" if config.train_on_val else ")")))
+    seen = ", also trained on: not held out" if config.train_on_val else ""
+    print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images{seen})"))
 
     card = {
         "classes": list(CLASSES),
