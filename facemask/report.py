@@ -26,14 +26,16 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path) -> None:
-    """Loss and accuracy per epoch for training and validation, side by side."""
+def plot_history(histories: list[dict[str, list[float]]], path: str | Path) -> None:
+    """Loss and accuracy per epoch for training and validation, side by side, for each model trained."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, name in ((metric, "train"), (f"val_{metric}", "validation")):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], label=name)
+        for i, history in enumerate(histories):
+            which = f", model {i + 1}" if len(histories) > 1 else ""
+            for key, name in ((metric, "train"), (f"val_{metric}", "validation")):
+                if key in history:
+                    ax.plot(range(1, len(history[key]) + 1), history[key], label=name + which)
         ax.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
         ax.grid(alpha=0.3)
         ax.legend()

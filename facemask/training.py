@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .data import load_dataset, split_indices
 from .files import remove_stale_temps, temp_path
 from .interrupt import signals_held
 from .labels import CLASSES
-from .model import TrainConfig, export_tflite, save_model, train
+from .model import TrainConfig, average_models, export_tflite, save_model, train
 from .report import classification_metrics, plot_history, write_report
 
 
@@ -34,13 +35,21 @@ def run_training(
     print(f"training on {len(train_idx)} images {counts}, validating on {len(val_idx)}")
 
     images, labels = data.images, data.labels
-    model, history = train(images[train_idx], labels[train_idx], data.synthetic[train_idx],
-                           images[val_idx], labels[val_idx], config)
+    members, histories = [], []
+    for i in range(config.members):
+        member_config = replace(config, seed=(config.seed + i) % 2**32)
+        if config.members > 1:
+            print(f"model {i + 1} of {config.members} (seed {member_config.seed})")
+        model, history = train(images[train_idx], labels[train_idx], data.synthetic[train_idx],
+                               images[val_idx], labels[val_idx], member_config)
+        members.append(model)
+        histories.append(history)
+    model = members[0] if len(members) == 1 else average_models(members)
 
     probs = model.predict(images[val_idx].astype(np.float32), batch_size=64, verbose=0)
     y_true, y_pred = labels[val_idx], probs.argmax(axis=1)
     plot_dir = Path(plot_dir)
-    plot_history(history, plot_dir / "training.png")
+    plot_history(histories, plot_dir / "training.png")
     seen = ", also trained on: not held out" if config.train_on_val else ""
     print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images{seen})"))
 

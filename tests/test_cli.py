@@ -34,6 +34,32 @@ def test_training_writes_a_model_that_reloads_with_its_classes(trained_model, ca
     assert not [p for p in trained_model.parent.iterdir() if ".tmp" in p.name]
 
 
+def test_members_trains_one_model_per_seed_and_saves_their_average(tmp_path, capsys):
+    dataset = make_dataset(tmp_path / "d", per_class=3)
+    model_path = tmp_path / "m.h5"
+    code = train_main([
+        "-d", str(dataset), "-m", str(model_path), "-p", str(tmp_path / "p"), "--weights", "none",
+        "--epochs", "1", "--fine-tune", "0", "--views", "1", "--members", "2", "--seed", "7",
+    ])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "model 1 of 2 (seed 7)" in out and "model 2 of 2 (seed 8)" in out
+    assert json.loads(model_path.with_suffix(".json").read_text())["config"]["members"] == 2
+
+    model = load_classifier(model_path, "keras").model
+    one, two = model.get_layer("member_1"), model.get_layer("member_2")
+    head = two.get_layer("predictions")
+    kernel, _ = head.get_weights()
+    head.set_weights([kernel, np.array([6.0, 0.0, 0.0], np.float32)])  # the members now disagree
+    x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    mean = (one.predict(x, verbose=0) + two.predict(x, verbose=0)) / 2
+    assert np.abs(one.predict(x, verbose=0) - two.predict(x, verbose=0)).max() > 0.5
+    np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-5)
+    crops = [np.zeros((40, 30, 3), np.uint8)]
+    np.testing.assert_allclose(load_classifier(model_path, "tflite").classify(crops),
+                               load_classifier(model_path, "keras").classify(crops), atol=1e-4)
+
+
 def test_training_names_each_unreadable_file_once(tmp_path, capsys):
     dataset = make_dataset(tmp_path / "d", per_class=3, folder_names={"incorrect_mask": "mask_weared_incorrect"})
     code = train_main([
