@@ -52,9 +52,9 @@ def test_members_trains_one_model_per_seed_and_saves_their_average(tmp_path, cap
     kernel, _ = head.get_weights()
     head.set_weights([kernel, np.array([6.0, 0.0, 0.0], np.float32)])  # the members now disagree
     x = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
-    mean = (one.predict(x, verbose=0) + two.predict(x, verbose=0)) / 2
-    assert np.abs(one.predict(x, verbose=0) - two.predict(x, verbose=0)).max() > 0.5
-    np.testing.assert_allclose(model.predict(x, verbose=0), mean, atol=1e-5)
+    first, second = one.predict(x, verbose=0), two.predict(x, verbose=0)
+    assert np.abs(first - second).max() > 0.5
+    np.testing.assert_allclose(model.predict(x, verbose=0), (first + second) / 2, atol=1e-5)
     crops = [np.zeros((40, 30, 3), np.uint8)]
     np.testing.assert_allclose(load_classifier(model_path, "tflite").classify(crops),
                                load_classifier(model_path, "keras").classify(crops), atol=1e-4)
