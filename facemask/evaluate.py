@@ -38,7 +38,7 @@ from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
-from .report import classification_metrics
+from .report import classification_metrics, ranking_metrics
 
 PRIMARY_IOU = 0.5
 IOU_THRESHOLDS = (0.5, 0.4)
@@ -242,6 +242,7 @@ def _classification(scored: list[tuple[GroundTruth, np.ndarray]], below_min_size
     y_true = [g.label for g, _ in usable]
     y_pred = [int(np.argmax(p)) for _, p in usable]
     metrics = classification_metrics(y_true, y_pred)
+    metrics["ranking"] = ranking_metrics(y_true, np.array([p for _, p in usable]))
     metrics["below_min_size"] = below_min_size
     metrics["unclassifiable"] = len(scored) - len(usable)  # crops too small or empty to classify
     metrics["misclassified"] = [
@@ -399,7 +400,7 @@ def evaluate_dataset(
                 files.append((path, CLASSES.index(label), (row or {}).get("source") or "unknown"))
     if not files:
         raise DatasetError(f"no crops to evaluate in {root}" + (f" (split {split})" if split else ""))
-    y_true, y_pred, sources = [], [], []
+    y_true, y_pred, y_probs, sources = [], [], [], []
     bar = tqdm(total=len(files), desc="crops", unit="img", file=sys.stderr, disable=not progress, mininterval=2)
     for start in range(0, len(files), batch_size):
         batch = files[start : start + batch_size]
@@ -413,6 +414,7 @@ def evaluate_dataset(
                 continue
             y_true.append(label)
             y_pred.append(int(np.argmax(p)))
+            y_probs.append(p)
             sources.append(source)
         bar.update(len(batch))
     bar.close()
@@ -426,7 +428,7 @@ def evaluate_dataset(
         "real_only": real_only,
         "files": len(files),
         "skipped": {k: v for k, v in skipped.items() if v},
-        "classification": classification_metrics(y_true, y_pred),
+        "classification": {**classification_metrics(y_true, y_pred), "ranking": ranking_metrics(y_true, y_probs)},
         "by_source": by_source,
     }
 
@@ -476,7 +478,18 @@ def classification_summary(title: str, metrics: dict) -> str:
         lines.append("left out: " + ", ".join(extra))
     if metrics["n"]:
         lines.append(classification_text(*labels_from_confusion(metrics["confusion"])))
+    if metrics.get("ranking"):
+        lines.append(ranking_text(metrics["ranking"]))
     return "\n".join(lines)
+
+
+def ranking_text(ranking: dict) -> str:
+    """One row per measure, one column per class: what a threshold could get out of the probabilities."""
+    measures = list(next(iter(ranking.values())))
+    rows = [["", *ranking]]
+    rows += [[m.replace("_", " ").replace("at recall ", "at recall >= "), *(_fmt(r[m]) for r in ranking.values())]
+             for m in measures]
+    return _table(rows)
 
 
 def summary_text(result: dict) -> str:

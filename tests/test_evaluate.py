@@ -105,6 +105,32 @@ def test_classification_metrics_empty_and_absent_class():
     assert m["per_class"]["incorrect_mask"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
 
 
+def test_ranking_metrics_by_hand():
+    y_true = [2, 2, 0, 1, 0]
+    probs = np.array([[0.05, 0.05, 0.9], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8], [0.15, 0.75, 0.1], [0.6, 0.1, 0.3]])
+    r = ev.ranking_metrics(y_true, probs)
+    # incorrect_mask, ranked: 0.9 (yes), 0.8 (no), 0.4 (yes), 0.3, 0.1: precision 1 at the first, 2/3 at both
+    assert r["incorrect_mask"]["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
+    assert r["incorrect_mask"]["precision_at_recall_0.85"] == pytest.approx(2 / 3)
+    assert ev.ranking_metrics(y_true, probs, recall=0.5)["incorrect_mask"]["precision_at_recall_0.5"] == 1.0
+    # with_mask, ranked: 0.6 (yes), 0.5, 0.15, 0.1 (yes), 0.05
+    assert r["with_mask"]["average_precision"] == pytest.approx((1 + 2 / 4) / 2)
+    assert r["without_mask"] == {"average_precision": 1.0, "precision_at_recall_0.85": 1.0}
+
+    from sklearn.metrics import average_precision_score
+
+    assert r["incorrect_mask"]["average_precision"] == pytest.approx(
+        average_precision_score(np.array(y_true) == 2, probs[:, 2]))
+
+
+def test_ranking_metrics_absent_class_and_no_faces():
+    r = ev.ranking_metrics([0, 1], np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]]))
+    assert r["incorrect_mask"] == {"average_precision": None, "precision_at_recall_0.85": None}
+    assert r["with_mask"]["average_precision"] == 1.0
+    assert all(v["average_precision"] is None for v in ev.ranking_metrics([], []).values())
+    assert "average precision" in ev.ranking_text(r) and "-" in ev.ranking_text(r)
+
+
 def test_detection_recall_by_size():
     boxes = [(0, 0, 20, 100), (0, 0, 31, 31), (0, 0, 32, 40), (0, 0, 100, 63), (0, 0, 64, 64), (0, 0, 128, 300)]
     found = [True, False, True, True, False, True]
@@ -324,6 +350,7 @@ def test_evaluate_dataset_split_and_real_only(crops_dataset: Path):
     detector = MaskDetector(None, StubClassifier())
     r = ev.evaluate_dataset(crops_dataset, detector, split="test")
     assert r["classification"]["n"] == 6 and r["classification"]["accuracy"] == 1.0
+    assert {v["average_precision"] for v in r["classification"]["ranking"].values()} == {1.0}
     assert r["skipped"] == {"not_in_manifest": 1, "other_split": 6}
     assert set(r["by_source"]) == {"real", "synth"}
     r = ev.evaluate_dataset(crops_dataset, detector, split="test", real_only=True)
