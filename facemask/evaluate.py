@@ -400,7 +400,7 @@ def evaluate_dataset(
                 files.append((path, CLASSES.index(label), (row or {}).get("source") or "unknown"))
     if not files:
         raise DatasetError(f"no crops to evaluate in {root}" + (f" (split {split})" if split else ""))
-    y_true, y_pred, y_probs, sources = [], [], [], []
+    y_true, y_probs, sources = [], [], []
     bar = tqdm(total=len(files), desc="crops", unit="img", file=sys.stderr, disable=not progress, mininterval=2)
     for start in range(0, len(files), batch_size):
         batch = files[start : start + batch_size]
@@ -413,11 +413,11 @@ def evaluate_dataset(
                 skipped["unclassifiable"] += 1
                 continue
             y_true.append(label)
-            y_pred.append(int(np.argmax(p)))
             y_probs.append(p)
             sources.append(source)
         bar.update(len(batch))
     bar.close()
+    y_pred = np.reshape(y_probs, (-1, len(CLASSES))).argmax(axis=1)
     by_source = {}
     for source in dict.fromkeys(sources):
         idx = [i for i, s in enumerate(sources) if s == source]
