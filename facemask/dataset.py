@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from facemask.errors import DatasetError
-from facemask.faces import Box, FaceFinder
+from facemask.faces import Box, FaceFinder, SSDFaceFinder
 from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
 from facemask.label_fixes import fixed_label, read_label_fixes
 from facemask.labels import CLASSES, canonical_label
@@ -343,7 +343,7 @@ class SSDRecropper:
 
     def __call__(self, image: np.ndarray) -> Box | None:
         if self.finder is None:
-            self.finder = FaceFinder(confidence=self.min_score)
+            self.finder = SSDFaceFinder(confidence=self.min_score)
         h, w = image.shape[:2]
         pad = round(self.pad * max(h, w))
         padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=PAD_COLOR)

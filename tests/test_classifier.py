@@ -7,7 +7,7 @@ from conftest import CLASS_COLORS, save_color_model, scene
 from facemask import CLASSES, MaskDetector
 from facemask.classifier import load_classifier
 from facemask.errors import FacemaskError, ModelError
-from facemask.faces import FaceFinder
+from facemask.faces import SSDFaceFinder, load_face_finder
 from facemask.model import export_tflite
 
 
@@ -65,9 +65,9 @@ def test_a_card_naming_unknown_classes_is_refused(tmp_path):
         load_classifier(path, "keras")
 
 
-@pytest.fixture(scope="module")
-def detector(color_model):
-    return MaskDetector(FaceFinder(), load_classifier(color_model, "keras"))
+@pytest.fixture(scope="module", params=["yunet", "ssd"])
+def detector(color_model, request):
+    return MaskDetector(load_face_finder(request.param), load_classifier(color_model, "keras"))
 
 
 def test_detect_finds_and_labels_the_face(detector):
@@ -100,7 +100,7 @@ def test_shipped_tflite_twin_matches_the_shipped_keras_model_on_real_crops():
     from facemask.classifier import DEFAULT_MODEL
 
     frame = scene()
-    (box, _), = FaceFinder().find(frame)
+    (box, _), = SSDFaceFinder().find(frame)
     x1, y1, x2, y2 = box
     crops = [frame[y1:y2, x1:x2], frame[y1 + 20 : y2, x1:x2 - 10], frame[y1:y2, x1:x2][:, ::-1], frame[:240, :320]]
     keras_probs = load_classifier(DEFAULT_MODEL, "keras").classify(crops)

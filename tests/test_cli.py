@@ -129,8 +129,10 @@ def test_video_detection_writes_every_frame_annotated(trained_model, scene_video
     assert ok and np.abs(frame.astype(int) - original).mean() > 0.5  # boxes and labels were drawn
 
 
-def test_video_detection_counts_one_face_per_face_frame(color_model, scene_video, capsys):
-    assert video_main(["--video", str(scene_video), "--no-display", "-m", str(color_model)]) == 0
+@pytest.mark.parametrize("face_detector", ["yunet", "ssd"])
+def test_video_detection_counts_one_face_per_face_frame(color_model, scene_video, capsys, face_detector):
+    argv = ["--video", str(scene_video), "--no-display", "-m", str(color_model), "--face-detector", face_detector]
+    assert video_main(argv) == 0
     summary = capsys.readouterr().out
     counts = [int(part.split()[-1]) for part in summary.split("faces: ")[1].split(";")[0].split(", ")]
     assert sum(counts) == 8
@@ -159,6 +161,15 @@ def test_unreadable_video_is_a_clear_error(color_model, tmp_path, capsys):
     bad.write_text("not a video")
     assert video_main(["--video", str(bad), "--no-display", "-m", str(color_model)]) == 1
     assert f"cannot open video {bad}" in capsys.readouterr().err
+
+
+def test_a_damaged_face_detector_is_one_error_line(color_model, scene_video, tmp_path, capsys):
+    bad = tmp_path / "face_detection_yunet_2023mar.onnx"
+    bad.write_bytes(b"not the model")
+    argv = ["--video", str(scene_video), "--no-display", "-m", str(color_model), "--face-detector", str(bad)]
+    assert video_main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "not the official YuNet model" in err[0]
 
 
 def test_corrupt_model_is_a_clear_error(tmp_path, scene_video, capsys):

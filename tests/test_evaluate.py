@@ -258,11 +258,28 @@ def test_evaluate_voc_counts_detection_and_classification(voc):
     assert c["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
     assert [(e["image"], e["true"], e["predicted"]) for e in c["misclassified"]] == [
         ("b.png", "with_mask", "incorrect_mask")]
+    e2e = r["end_to_end"]  # GT1, GT2 and GT4 found and labelled right; GT5 found but mislabelled
+    assert {k: (v["right"], v["faces"]) for k, v in e2e.items()} == {
+        "all faces": (3, 7), "with_mask": (1, 3), "without_mask": (1, 2), "incorrect_mask": (1, 2)}
+    assert e2e["all faces"]["share"] == pytest.approx(3 / 7)
 
     k = r["crops"]  # every face, GT7's 1-pixel crop unusable
     assert k["n"] == 6 and k["unclassifiable"] == 1
     assert k["confusion"] == [[2, 0, 1], [0, 1, 0], [0, 0, 2]]
     assert k["accuracy"] == pytest.approx(5 / 6)
+
+
+def test_evaluate_voc_compares_other_detectors_side_by_side(voc):
+    root, detector = voc
+    other = StubFinder({300: [((150, 30, 210, 110), 0.9), ((0, 0, 20, 20), 0.5)]})  # finds GT2 only, and a box
+    r = ev.evaluate_voc(root, detector, compare={"other": other})
+    o5 = r["compared"]["other"]["0.5"]
+    assert (o5["found"], o5["faces"], o5["detections"], o5["false_positives"]) == (1, 7, 2, 1)
+    assert o5["by_class"]["without_mask"] == {"faces": 2, "found": 1, "recall": 0.5}
+    assert o5["precision"] == 0.5
+    assert r["detection"]["0.5"]["found"] == 4  # the pipeline's own figures are unchanged
+    text = ev.comparison_text(r)
+    assert "other@IoU0.5" in text and "boxes matching a face" in text
 
 
 def test_evaluate_voc_min_size_and_image_selection(voc):
@@ -324,8 +341,11 @@ def test_cli_voc_writes_json_and_plots(voc, tmp_path: Path, capsys):
     assert result["classification"]["n"] == 2 and result["crops"]["n"] == 3
     for png in (f"{name}_confusion.png", f"{name}_crops_confusion.png"):
         assert (out / png).stat().st_size > 0
+    sheets = [f"{name}_detector_missed.png", f"{name}_detector_unmatched.png"]  # GT3 missed, GT1 detected twice
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{name}.json", f"{name}_confusion.png",
-                                                            f"{name}_crops_confusion.png"])
+                                                            f"{name}_crops_confusion.png", *sheets])
+    missed = cv2.imread(str(out / sheets[0]))
+    assert missed.shape == (120 + 18, 8 * 120, 3)  # one labelled tile in a row of eight
     text = capsys.readouterr().out
     assert "recall" in text and "macro avg" in text and "false positives" in text
 

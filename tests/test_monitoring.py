@@ -179,8 +179,8 @@ def run_video(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module")
-def three_people(tmp_path_factory, color_model):
+@pytest.fixture(scope="module", params=["yunet", "ssd"])
+def three_people(tmp_path_factory, color_model, request):
     """40 frames at 10 fps. A, unmasked, walks right the whole time; B, masked, leaves after frame 19;
     C, mask worn wrong, comes in at frame 15. Alerts after 1 s: A at frame 10, C at frame 25, never B."""
     root = tmp_path_factory.mktemp("people")
@@ -195,7 +195,8 @@ def three_people(tmp_path_factory, color_model):
     video = write_video(root / "people.mp4", frames, fps=FPS)
     command, received = hook_command(root)
     code, out, err = run_video([
-        "--video", str(video), "-m", str(color_model), "--alert-after", "1", "--on-alert", command,
+        "--video", str(video), "-m", str(color_model), "--face-detector", request.param,
+        "--alert-after", "1", "--on-alert", command,
         "--log", str(root / "events.jsonl"), "--snapshots", str(root / "snaps"), "--output", str(root / "out.mp4"),
     ])
     assert code == 0, err

@@ -4,7 +4,7 @@ from conftest import FACE_IN_SCENE, scene
 
 from facemask import MaskDetector
 from facemask.classifier import load_classifier
-from facemask.faces import FaceFinder
+from facemask.faces import load_face_finder
 from facemask.tracking import Tracker, iou
 from facemask.video import Summary, annotate
 
@@ -60,8 +60,10 @@ def test_optical_flow_moves_boxes_with_the_face():
     np.testing.assert_allclose(tracker.tracks[0].box, np.add(FACE_IN_SCENE, [10, 6, 10, 6]), atol=2)
 
 
-def test_faces_are_followed_between_detections(color_model):
-    detector = MaskDetector(FaceFinder(), load_classifier(color_model, "keras"))
+@pytest.mark.parametrize("face_detector", ["yunet", "ssd"])
+def test_faces_are_followed_between_detections(color_model, face_detector):
+    detector = MaskDetector(load_face_finder(face_detector), load_classifier(color_model, "keras"))
+    (first, _), = detector.finder.find(scene())
     shifts = [(0, 4 * i) for i in range(9)]
     frames = [np.roll(scene(), s, axis=(0, 1)) for s in shifts]
     summary = Summary()
@@ -69,7 +71,7 @@ def test_faces_are_followed_between_detections(color_model):
     assert len(results) == 9
     for (dy, dx), (_, faces) in zip(shifts, results, strict=True):
         assert len(faces) == 1
-        expected = np.add(FACE_IN_SCENE, [dx, dy, dx, dy])
+        expected = np.add(first, [dx, dy, dx, dy])
         assert np.abs(np.array(faces[0].box) - expected).max() <= 6
     assert len({faces[0].track_id for _, faces in results}) == 1
     assert summary.stage_seconds["detect"] > 0 and summary.stage_seconds["classify"] > 0
