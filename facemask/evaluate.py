@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from .cli import fraction, non_negative_int
+from .cli import fraction, int_range, model_inputs
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
@@ -38,6 +38,7 @@ from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
+from .outputs import Input, Output, check_outputs
 from .report import classification_metrics, ranking_metrics
 
 PRIMARY_IOU = 0.5
@@ -542,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "that split (matched by the name in DIR/images)")
     p.add_argument("--split", choices=SPLITS,
                    help="evaluate one split only: of --images-from with --voc, of DIR/manifest.csv with --dataset")
-    p.add_argument("--min-size", type=non_negative_int, default=0, metavar="N",
+    p.add_argument("--min-size", type=int_range(0, 100_000), default=0, metavar="N",
                    help="with --voc: leave faces whose shorter side is below N px out of the classification "
                    "metrics (they still count in detection recall)")
     p.add_argument("--original-labels", action="store_true",
@@ -597,6 +598,28 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f"--face-detector: not a folder: {args.face_detector}")
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         p.error(f"--name must be a plain file name: {args.name!r}")
+    check_outputs(p, [Output("--out", args.out, folder=True, files=output_files(args))], _inputs(args))
+
+
+def _inputs(args: argparse.Namespace) -> list[Input]:
+    """What an evaluation reads, which --out must not land on or in."""
+    inputs = model_inputs("--model", args.model)
+    if args.voc is not None:
+        inputs.append(Input("--voc", args.voc, recursive=True))
+    else:
+        inputs.append(Input("--dataset", args.dataset, recursive=True))
+    if args.images_from is not None:
+        inputs.append(Input("--images-from", args.images_from))
+    if args.face_detector:
+        inputs.append(Input("--face-detector", args.face_detector))
+    return inputs
+
+
+def output_files(args: argparse.Namespace) -> list[str]:
+    """The files written in --out, named before the evaluation runs so that they can be checked upfront."""
+    name = args.name or default_name(args)
+    crops = [f"{name}_crops_confusion.png"] if args.voc is not None and args.crops else []
+    return [f"{name}.json", f"{name}_confusion.png", *crops]
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -651,7 +674,6 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
         **result,
         "seconds": round(time.monotonic() - start, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / f"{name}.json", result)
     title = f"{name}: " + ("matched faces, IoU>=0.5" if args.voc is not None else "crops")
     plot_confusion(np.array(result["classification"]["confusion"]), args.out / f"{name}_confusion.png", title)
@@ -676,9 +698,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     print(summary_text(result))
-    files = [f"{result['name']}.json", f"{result['name']}_confusion.png"]
-    files += [f"{result['name']}_crops_confusion.png"] if "crops" in result else []
-    print("wrote " + ", ".join(str(args.out / f) for f in files))
+    print("wrote " + ", ".join(str(args.out / f) for f in output_files(args)))
     return 0
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DatasetError
+from .errors import DatasetError, OutputError
 
 
 def temp_path(path: Path) -> Path:
@@ -50,14 +50,23 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    A write that fails (a full disk, a folder gone read-only) leaves `path` as it was, removes the temporary
+    file and raises an OutputError naming `path`: the scripts print it as one line, not a traceback."""
     path = Path(path)
-    tmp = temp_path(path)
+    try:
+        tmp = temp_path(path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

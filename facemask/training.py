@@ -18,6 +18,8 @@ from .labels import CLASSES
 from .model import TrainConfig, average_models, export_tflite, save_model, train
 from .report import classification_metrics, plot_history, write_report
 
+PLOT_FILES = ("training.png", "confusion_matrix.png", "report.txt")  # what a run writes in --plot
+
 
 def run_training(
     dataset: str | Path,
