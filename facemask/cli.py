@@ -110,7 +110,7 @@ def seed(text: str) -> int:
 def model_inputs(flag: str, model: str | None) -> list[Input]:
     """The files a classifier is read from: the model (or the default one), its card and its .tflite twin,
     so that no output may land on them."""
-    path = Path(model) if model else DEFAULT_MODEL
+    path, flag = (Path(model), flag) if model else (DEFAULT_MODEL, f"{flag} (default)")
     return [Input(flag, p) for p in (path, card_path(path), path.with_suffix(".tflite"))]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import OutputError, warn
+from .files import check_regular
 
 COMMAND_TIMEOUT = 30.0  # seconds an --on-alert command may run before it is killed
 
@@ -41,6 +42,7 @@ class EventLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.failed = False
+        check_regular(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a", encoding="utf-8")  # open for the whole run

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,18 @@ def temp_path(path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def check_regular(path: Path) -> None:
+    """An OutputError when `path` exists and is no regular file: a rename would replace a device node such as
+    /dev/full or a fifo (root may), and opening a fifo to append blocks until a reader comes, maybe never."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # not there yet, or its folder cannot be read: the write itself will say
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise OutputError(f"cannot write {path}: {what}")
 
 
 def _alive(pid: int) -> bool:
@@ -55,6 +68,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A write that fails (a full disk, a folder gone read-only) leaves `path` as it was, removes the temporary
     file and raises an OutputError naming `path`: the scripts print it as one line, not a traceback."""
     path = Path(path)
+    check_regular(path)
     try:
         tmp = temp_path(path)
     except OSError as e:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError, SourceError, warn
-from .files import temp_path
+from .files import check_regular, temp_path
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
@@ -294,6 +294,7 @@ class FrameWriter:
         if fourcc is None:
             raise SourceError(f"unsupported output type {self.path.suffix!r}: use one of {', '.join(FOURCC)}")
         self.size = tuple(size)
+        check_regular(self.path)
         try:
             self.tmp = temp_path(self.path)
         except OSError as e:
