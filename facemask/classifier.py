@@ -34,7 +34,7 @@ def read_card(model_path: str | Path) -> dict:
         return {}
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: lists nested thousands deep
         raise ModelError(f"cannot read the model card {path}: {e}") from e
     _check_card(card, path)
     return card

@@ -107,6 +107,19 @@ def seed(text: str) -> int:
     return value
 
 
+def checked(
+    parser: argparse.ArgumentParser,
+    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
+    args: argparse.Namespace,
+) -> None:
+    """Run a script's checks of its arguments. A path the system cannot even look at (a name too long, a
+    folder that may not be listed) is a usage error like any other, not a traceback."""
+    try:
+        check(parser, args)
+    except OSError as e:
+        parser.error(f"cannot use {e.filename or 'a path'}: {e.strerror or e}")
+
+
 def model_inputs(flag: str, model: str | None) -> list[Input]:
     """The files a classifier is read from: the model (or the default one), its card and its .tflite twin,
     so that no output may land on them."""
@@ -199,9 +212,7 @@ def _train_outputs(args: argparse.Namespace) -> list[Output]:
             Output("--plot", args.plot, folder=True, files=PLOT_FILES)]
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    parser = train_parser()
-    args = parser.parse_args(argv)
+def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.export_tflite:
         _check_input_file(parser, "--model", args.model, "a model file")
         inputs = model_inputs("--model", args.model)[:2]
@@ -213,6 +224,12 @@ def train_main(argv: list[str] | None = None) -> int:
     check_outputs(parser, _train_outputs(args), inputs)
     if Path(args.model).suffix not in (".h5", ".keras"):
         parser.error(f"--model must end in .h5 or .keras: {args.model}")
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    checked(parser, _check_train, args)
     return _run(_train, args)
 
 
@@ -307,9 +324,7 @@ def _video_inputs(args: argparse.Namespace) -> list[Input]:
     return inputs
 
 
-def video_main(argv: list[str] | None = None) -> int:
-    parser = video_parser()
-    args = parser.parse_args(argv)
+def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.video and "://" not in args.video:
         _check_input_file(parser, "--video", args.video, "a video file")
     _check_model_arguments(parser, args)
@@ -318,6 +333,12 @@ def video_main(argv: list[str] | None = None) -> int:
     outputs = [Output("--output", args.output), Output("--log", args.log),
                Output("--snapshots", args.snapshots, folder=True)]
     check_outputs(parser, [o for o in outputs if o.path], _video_inputs(args))
+
+
+def video_main(argv: list[str] | None = None) -> int:
+    parser = video_parser()
+    args = parser.parse_args(argv)
+    checked(parser, _check_video, args)
     return _run(_video, args)
 
 
@@ -373,13 +394,17 @@ def _check_image_outputs(parser: argparse.ArgumentParser, args: argparse.Namespa
     check_outputs(parser, outputs, inputs)
 
 
-def image_main(argv: list[str] | None = None) -> int:
-    parser = image_parser()
-    args = parser.parse_args(argv)
+def _check_image(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not Path(args.image).exists():
         parser.error(f"--image: no such file or folder: {args.image}")
     _check_model_arguments(parser, args)
     args.csv = args.csv or str(Path(args.output) / "faces.csv")
     args.paths = find_images(args.image, args.recursive)
     _check_image_outputs(parser, args)
+
+
+def image_main(argv: list[str] | None = None) -> int:
+    parser = image_parser()
+    args = parser.parse_args(argv)
+    checked(parser, _check_image, args)
     return _run(_image, args)

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from .cli import fraction, int_range, model_inputs
+from .cli import checked, fraction, int_range, model_inputs
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
@@ -688,7 +688,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_args(parser, args)
+    checked(parser, check_args, args)
     try:
         result = run(args, argv, detector)
     except (FacemaskError, FaceDetectorError) as e:

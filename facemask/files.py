@@ -29,11 +29,22 @@ def check_regular(path: Path) -> None:
     /dev/full or a fifo (root may), and opening a fifo to append blocks until a reader comes, maybe never."""
     try:
         mode = path.stat().st_mode
-    except OSError:
-        return  # not there yet, or its folder cannot be read: the write itself will say
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there yet, or under a file: the write itself will say
+    except (OSError, ValueError) as e:  # a symlink loop, a name too long
+        raise OutputError(f"cannot write {path}: {getattr(e, 'strerror', None) or e}") from e
     if not stat.S_ISREG(mode):
         what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise OutputError(f"cannot write {path}: {what}")
+
+
+def write_target(path: Path) -> Path:
+    """Where writing `path` lands: what a symlink points at, so that the rename that publishes a file replaces
+    the file and keeps the link the user made."""
+    try:
+        return path.resolve() if path.is_symlink() else path
+    except (OSError, RuntimeError):  # a symlink loop: check_regular says so
+        return path
 
 
 def _alive(pid: int) -> bool:
@@ -67,7 +78,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     A write that fails (a full disk, a folder gone read-only) leaves `path` as it was, removes the temporary
     file and raises an OutputError naming `path`: the scripts print it as one line, not a traceback."""
-    path = Path(path)
+    path = write_target(Path(path))
     check_regular(path)
     try:
         tmp = temp_path(path)

@@ -10,6 +10,7 @@ is an input, another output, inside a folder that is being read, not a regular f
 from __future__ import annotations
 
 import argparse
+import os
 import stat
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -49,16 +50,30 @@ class _Place:
 
 
 def _place(flag: str, path: str | Path, folder: bool = False, recursive: bool = False) -> _Place:
-    return _Place(flag, Path(path), Path(path).resolve(), folder, recursive)
+    try:
+        real = Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: stat() says so where it matters
+        real = Path(path).absolute()
+    return _Place(flag, Path(path), real, folder, recursive)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """None when nothing is there, or nothing that can be looked at (a name too long, a symlink loop)."""
+    try:
+        return path.stat()
+    except (OSError, ValueError):
+        return None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
     """What makes two existing paths one file (hard links, bind mounts); None for a path not there yet."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
+    st = _stat(path)
+    return None if st is None else (st.st_dev, st.st_ino)
+
+
+def _is_dir(path: Path) -> bool:
+    st = _stat(path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 class _Index:
@@ -91,8 +106,10 @@ def _kind_problem(place: _Place) -> str | None:
     """Why the path cannot be written as the kind of output it is: a file, or a folder."""
     try:
         mode = place.real.stat().st_mode
-    except OSError:
-        return None  # it will be created
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # it will be created, or the folder check says why it cannot be
+    except OSError as e:
+        return f"cannot use {place.given}: {e.strerror or e}"
     if place.folder:
         return None if stat.S_ISDIR(mode) else f"not a folder: {place.given}"
     if stat.S_ISDIR(mode):
@@ -133,7 +150,7 @@ class _Probe:
         """Files must be creatable in the output's folder, or in the nearest folder above it that exists (it
         would be made there): a probe with an anonymous temporary file, which leaves nothing behind."""
         existing = out.real if out.folder else out.real.parent
-        while not existing.exists() and existing != existing.parent:
+        while _stat(existing) is None and existing != existing.parent:
             existing = existing.parent
         if existing not in self.results:
             self.results[existing] = self._probe(existing)
@@ -141,7 +158,7 @@ class _Probe:
 
     @staticmethod
     def _probe(folder: Path) -> str | None:
-        if not folder.is_dir():
+        if not _is_dir(folder):
             return f"{folder} is not a folder"
         try:
             with tempfile.TemporaryFile(dir=folder):
@@ -163,7 +180,7 @@ def _expand(outputs: Iterable[Output]) -> list[_Place]:
 def output_problems(outputs: Iterable[Output], inputs: Iterable[Input] = ()) -> list[str]:
     """What is wrong with the outputs, one "--flag: why" line each; empty when all may be written."""
     sources = [_place(i.flag, i.path, recursive=i.recursive) for i in inputs]
-    index, folders = _Index(sources), [s for s in sources if s.real.is_dir()]
+    index, folders = _Index(sources), [s for s in sources if _is_dir(s.real)]
     written, probe, problems = _Index(), _Probe(), []
     for out in _expand(outputs):
         problem = _kind_problem(out) or _input_problem(out, index, folders)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError, SourceError, warn
-from .files import check_regular, temp_path
+from .files import check_regular, temp_path, write_target
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
@@ -289,7 +289,7 @@ class FrameWriter:
     unless the new one holds every frame written."""
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self.path = Path(path)
+        self.path = write_target(Path(path))
         fourcc = FOURCC.get(self.path.suffix.lower())
         if fourcc is None:
             raise SourceError(f"unsupported output type {self.path.suffix!r}: use one of {', '.join(FOURCC)}")
