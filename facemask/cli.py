@@ -145,7 +145,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", default="models/mask_detector.h5",
                    help="where to save the model: .h5, or .keras for the native Keras format")
     p.add_argument("-p", "--plot", default="plots", help="folder for training.png, confusion_matrix.png, report.txt")
-    p.add_argument("--epochs", type=int_range(1, 1000), default=20, help="epochs of training the head")
+    p.add_argument("--epochs", type=int_range(1, 100_000), default=20, help="epochs of training the head")
     p.add_argument("--batch-size", type=int_range(1, 4096), default=32, help="images per training step")
     p.add_argument("--learning-rate", type=learning_rate, default=1e-4, help="Adam's initial rate (decays each epoch)")
     p.add_argument("--views", type=int_range(1, 100), default=3,
@@ -157,7 +157,7 @@ def train_parser() -> argparse.ArgumentParser:
                         "minutes an epoch on 2 CPU cores; N trains only the last N layers on cached features, "
                         "minutes in all (29: the fast recipe, about 18 minutes with --fine-tune-epochs 8); 0: the "
                         "head alone")
-    p.add_argument("--fine-tune-epochs", type=int_range(1, 1000), default=6, help="epochs of the fine-tuning phase")
+    p.add_argument("--fine-tune-epochs", type=int_range(1, 100_000), default=6, help="epochs of the fine-tuning phase")
     p.add_argument("--fine-tune-learning-rate", type=learning_rate, default=3e-5,
                    help="Adam's initial rate when fine-tuning")
     p.add_argument("--real-share", type=fraction, default=0.5, metavar="F",
