@@ -27,13 +27,58 @@ def card_path(model_path: str | Path) -> Path:
 
 
 def read_card(model_path: str | Path) -> dict:
+    """The model card as a dict; {} when there is none. A ModelError when it is not a card: a card of the
+    wrong shape would otherwise fail later, at the first face, with a traceback."""
     path = card_path(model_path)
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: lists nested thousands deep
         raise ModelError(f"cannot read the model card {path}: {e}") from e
+    _check_card(card, path)
+    return card
+
+
+def _check_card(card: object, path: Path) -> None:
+    if not isinstance(card, dict):
+        raise ModelError(f"the model card {path} is not a JSON object: {json.dumps(card)[:80]}")
+    classes = card.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+    ):
+        raise ModelError(f"the model card {path}: \"classes\" must be a list of class names, "
+                         f"got {json.dumps(classes)[:80]}")
+    size = card.get("input_size")
+    if size is not None and size != [INPUT_SIZE, INPUT_SIZE]:
+        raise ModelError(f"the model card {path}: \"input_size\" is {json.dumps(size)[:80]}, "
+                         f"but faces are given as {INPUT_SIZE}x{INPUT_SIZE}")
+
+
+def _shape(value) -> tuple | None:
+    """A tensor shape as a tuple, None and -1 for any size; None when it is not one shape (several inputs)."""
+    if isinstance(value, list | tuple) and len(value) == 1 and isinstance(value[0], list | tuple):
+        value = value[0]  # a model built with a list of one input
+    try:
+        dims = tuple(None if d is None else int(d) for d in value)
+    except (TypeError, ValueError):
+        return None
+    return dims
+
+
+def check_shapes(path: Path, input_shape, output_shape) -> int:
+    """The number of classes; a ModelError when the model does not take batches of 224x224 RGB crops and give
+    one row of class probabilities for each: such a model loads, then fails at the first face."""
+    expected = (INPUT_SIZE, INPUT_SIZE, 3)
+    inputs, outputs = _shape(input_shape), _shape(output_shape)
+    if inputs is None or len(inputs) != 4 or any(d not in (None, -1, e) for d, e in zip(inputs[1:], expected,
+                                                                                      strict=True)):
+        raise ModelError(f"{path} takes inputs of shape {input_shape}, not {INPUT_SIZE}x{INPUT_SIZE} RGB images "
+                         f"(batch, {INPUT_SIZE}, {INPUT_SIZE}, 3)")
+    if outputs is None or len(outputs) != 2 or outputs[1] is None or outputs[1] < 1:
+        raise ModelError(f"{path} gives outputs of shape {output_shape}, not one probability per class "
+                         "(batch, classes)")
+    return outputs[1]
 
 
 def model_input(crop: np.ndarray) -> np.ndarray:
@@ -61,6 +106,8 @@ def _output_order(names: list[str], model_path: Path) -> np.ndarray:
         label = canonical_label(name)
         if label is None:
             raise ModelError(f"{model_path}: class {name!r} in its model card is not one of {CLASSES}")
+        if CLASSES.index(label) in order:
+            raise ModelError(f"{model_path}: its model card names the class {label} twice: {names}")
         order.append(CLASSES.index(label))
     return np.array(order)
 
@@ -99,7 +146,8 @@ class KerasClassifier(Classifier):
             self.model = keras.models.load_model(path, compile=False)
         except Exception as e:  # Keras raises many types for a damaged file
             raise ModelError(f"cannot load the model {path}: {e}") from e
-        super().__init__(path, int(self.model.output_shape[-1]))
+        shapes = getattr(self.model, "input_shape", None), getattr(self.model, "output_shape", None)
+        super().__init__(path, check_shapes(path, *shapes))
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
         # Padding to a power of two bounds how often Keras retraces its predict function.
@@ -118,11 +166,16 @@ class TFLiteClassifier(Classifier):
             self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load the model {path}: {e}") from e
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        output = self.interpreter.get_output_details()[0]
-        self.output = output["index"]
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs, not one of each")
+        if inputs[0]["dtype"] != np.float32:
+            raise ModelError(f"{path} takes {np.dtype(inputs[0]['dtype']).name} inputs, not float32 (a quantised "
+                             "model?)")
+        num_outputs = check_shapes(path, _signature(inputs[0]).tolist(), _signature(outputs[0]).tolist())
+        self.input, self.output = inputs[0]["index"], outputs[0]["index"]
         self.batch_size = 0
-        super().__init__(path, int(output["shape"][-1]))
+        super().__init__(path, num_outputs)
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) != self.batch_size:
@@ -132,6 +185,12 @@ class TFLiteClassifier(Classifier):
         self.interpreter.set_tensor(self.input, batch)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output).copy()
+
+
+def _signature(details: dict) -> np.ndarray:
+    """A TFLite tensor's shape, -1 where any size goes (the batch)."""
+    shape, signature = details["shape"], details.get("shape_signature")
+    return np.asarray(signature if signature is not None and len(signature) == len(shape) else shape)
 
 
 def load_classifier(path: str | Path | None = None, backend: str = "auto") -> Classifier:

@@ -7,15 +7,17 @@ import math
 import os
 import signal
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from .classifier import DEFAULT_MODEL, card_path
 from .errors import FacemaskError, SourceError
-from .faces import DETECTORS, MODEL_SUFFIXES, SSDFaceFinder, YuNetFaceFinder
-from .images import IMAGE_SUFFIXES
+from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
+from .images import IMAGE_SUFFIXES, find_images
 from .interrupt import Terminated, exit_status, sigterm_as_exception
+from .outputs import Input, Output, check_outputs
 
 
 def _run(main, args) -> int:
@@ -36,6 +38,9 @@ def _run(main, args) -> int:
     return 0
 
 
+DAY = 86400.0  # seconds: the most any waiting flag takes
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -50,39 +55,48 @@ def fraction(text: str) -> float:
     return value
 
 
-def positive_float(text: str) -> float:
-    value = _finite(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
+def float_range(low: float, high: float, low_included: bool = True) -> Callable[[str], float]:
+    """An argparse type for numbers from `low` (or just above it) to `high`: an upper bound too, since a huge
+    value that passes "more than 0" still overflows a timer or a C integer further on, with a traceback."""
+
+    def parse(text: str) -> float:
+        value = _finite(text)
+        if value < low or (value == low and not low_included):
+            raise argparse.ArgumentTypeError(f"must be {low:g} or more, got {text}" if low_included
+                                             else f"must be more than {low:g}, got {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
+        return value
+
+    parse.__name__ = "number"  # argparse's "invalid number value: 'x'"
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    value = _finite(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers from `low` to `high`, bounded for the reason float_range is."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {text}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+seconds = float_range(0.0, DAY)
+positive_seconds = float_range(0.0, DAY, low_included=False)
+learning_rate = float_range(0.0, 1.0, low_included=False)
 
 
 def layer_count(text: str) -> int | str:
     if text == "all":
         return text
     try:
-        return non_negative_int(text)
+        return int_range(0, 1000)(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a number of layers or 'all', got {text}") from None
 
@@ -94,31 +108,31 @@ def seed(text: str) -> int:
     return value
 
 
-def _check_writable(parser: argparse.ArgumentParser, flag: str, folder: str | Path) -> None:
-    """Files must be creatable in `folder`, or in the nearest folder above it that exists (it would be made
-    there): a probe with an anonymous temporary file, which leaves nothing behind."""
-    existing = Path(folder).absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        parser.error(f"{flag}: {existing} is not a folder")
+def checked(
+    parser: argparse.ArgumentParser,
+    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
+    args: argparse.Namespace,
+) -> None:
+    """Run a script's checks of its arguments. A path the system cannot even look at (a name too long, a
+    folder that may not be listed) is a usage error like any other, not a traceback."""
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        check(parser, args)
     except OSError as e:
-        parser.error(f"{flag}: cannot write in {existing}: {e.strerror or e}")
+        parser.error(f"cannot use {e.filename or 'a path'}: {e.strerror or e}")
 
 
-def _check_output_file(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
-    if Path(path).is_dir():
-        parser.error(f"{flag}: is a folder, expected a file name: {path}")
-    _check_writable(parser, flag, Path(path).parent)
+def model_inputs(flag: str, model: str | None) -> list[Input]:
+    """The files a classifier is read from: the model (or the default one), its card and its .tflite twin,
+    so that no output may land on them."""
+    path, flag = (Path(model), flag) if model else (DEFAULT_MODEL, f"{flag} (default)")
+    return [Input(flag, p) for p in (path, card_path(path), path.with_suffix(".tflite"))]
 
 
-def _check_output_folder(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
-    if Path(path).exists() and not Path(path).is_dir():
-        parser.error(f"{flag}: not a folder: {path}")
-    _check_writable(parser, flag, path)
+def face_detector_inputs(spec: str) -> list[Input]:
+    """The face detector's files, which no output may land on: the shipped YuNet model, or the path given."""
+    if spec == "yunet":
+        return [Input("--face-detector (default)", DEFAULT_DIR / YUNET)]
+    return [] if spec in DETECTORS else [Input("--face-detector", spec, recursive=Path(spec).is_dir())]
 
 
 def _check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, what: str) -> None:
@@ -139,10 +153,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", default="models/mask_detector.h5",
                    help="where to save the model: .h5, or .keras for the native Keras format")
     p.add_argument("-p", "--plot", default="plots", help="folder for training.png, confusion_matrix.png, report.txt")
-    p.add_argument("--epochs", type=positive_int, default=20, help="epochs of training the head")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
-    p.add_argument("--learning-rate", type=positive_float, default=1e-4, help="Adam's initial rate (decays each epoch)")
-    p.add_argument("--views", type=positive_int, default=3,
+    p.add_argument("--epochs", type=int_range(1, 100_000), default=20, help="epochs of training the head")
+    p.add_argument("--batch-size", type=int_range(1, 4096), default=32, help="images per training step")
+    p.add_argument("--learning-rate", type=learning_rate, default=1e-4, help="Adam's initial rate (decays each epoch)")
+    p.add_argument("--views", type=int_range(1, 100), default=3,
                    help="augmented views of each image whose base features are computed once and reused "
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=layer_count, default="all", metavar="N",
@@ -151,8 +165,8 @@ def train_parser() -> argparse.ArgumentParser:
                         "minutes an epoch on 2 CPU cores; N trains only the last N layers on cached features, "
                         "minutes in all (29: the fast recipe, about 18 minutes with --fine-tune-epochs 8); 0: the "
                         "head alone")
-    p.add_argument("--fine-tune-epochs", type=positive_int, default=6, help="epochs of the fine-tuning phase")
-    p.add_argument("--fine-tune-learning-rate", type=positive_float, default=3e-5,
+    p.add_argument("--fine-tune-epochs", type=int_range(1, 100_000), default=6, help="epochs of the fine-tuning phase")
+    p.add_argument("--fine-tune-learning-rate", type=learning_rate, default=3e-5,
                    help="Adam's initial rate when fine-tuning")
     p.add_argument("--real-share", type=fraction, default=0.5, metavar="F",
                    help="share of a class's weight carried by its real photos when the manifest marks some of its "
@@ -164,7 +178,7 @@ def train_parser() -> argparse.ArgumentParser:
                    help="also train on the validation split: the final fit once a recipe is chosen, for the real "
                         "faces it adds; the validation figures printed are then on images the model has seen")
     p.add_argument("--seed", type=seed, default=42, help="seed for the split, augmentation and initial weights")
-    p.add_argument("--members", type=positive_int, default=1, metavar="N",
+    p.add_argument("--members", type=int_range(1, 100), default=1, metavar="N",
                    help="train N models, with seeds SEED, SEED+1, ..., and save one model that averages their "
                         "probabilities: it ranks incorrectly worn masks better than either of two runs alone, at N "
                         "times the training time and the time per face")
@@ -194,19 +208,36 @@ def _train(args) -> None:
     run_training(args.dataset, args.model, args.plot, config, args.val_split, tflite=not args.no_tflite)
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    parser = train_parser()
-    args = parser.parse_args(argv)
+def _train_outputs(args: argparse.Namespace) -> list[Output]:
+    """The model, its card and its .tflite twin (exported, or removed as stale), and the plots."""
+    from .training import PLOT_FILES
+
+    model = Path(args.model)
+    twin = Output("--model", model.with_suffix(".tflite"))
+    if args.export_tflite:
+        return [twin]
+    return [Output("--model", model), Output("--model", card_path(model)), twin,
+            Output("--plot", args.plot, folder=True, files=PLOT_FILES)]
+
+
+def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.export_tflite:
         _check_input_file(parser, "--model", args.model, "a model file")
+        inputs = model_inputs("--model", args.model)[:2]
     else:
         if not Path(args.dataset).is_dir():
             missing = "" if Path(args.dataset).exists() else " (no such file or folder)"
             parser.error(f"--dataset: not a folder: {args.dataset}{missing}")
-        _check_output_file(parser, "--model", args.model)
-        _check_output_folder(parser, "--plot", args.plot)
+        inputs = [Input("--dataset", args.dataset, recursive=True)]
+    check_outputs(parser, _train_outputs(args), inputs)
     if Path(args.model).suffix not in (".h5", ".keras"):
         parser.error(f"--model must end in .h5 or .keras: {args.model}")
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    checked(parser, _check_train, args)
     return _run(_train, args)
 
 
@@ -250,28 +281,28 @@ def video_parser() -> argparse.ArgumentParser:
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("-v", "--video", help="video file or stream URL (anything OpenCV can open) instead of a camera")
-    source.add_argument("--camera", type=non_negative_int, default=0, help="index of the camera to use")
+    source.add_argument("--camera", type=int_range(0, 9999), default=0, help="index of the camera to use")
     p.add_argument("-o", "--output", help="write the annotated video here (.mp4 or .avi), same size and frame rate")
     p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts)")
     _model_arguments(p)
-    p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
+    p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
                    help="run the face detector on every K-th frame only; boxes follow the motion in between "
                         "(3 roughly doubles the frame rate)")
-    p.add_argument("--smooth", type=positive_int, default=5, metavar="N",
+    p.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
                    help="label each face by its mean class probabilities over its last N detections, "
                         "so one ambiguous frame does not flip the label (1: no smoothing)")
-    p.add_argument("--reclassify-every", type=positive_int, default=3, metavar="N",
+    p.add_argument("--reclassify-every", type=int_range(1, 1000), default=3, metavar="N",
                    help="classify a face whose smoothed label is confident (>= 80%%) on every N-th detection only; "
                         "new and uncertain faces every time (1: every face on every detection)")
     live = p.add_argument_group("cameras and streams")
-    live.add_argument("--reconnect", type=non_negative_int, default=5, metavar="N",
+    live.add_argument("--reconnect", type=int_range(0, 1000), default=5, metavar="N",
                       help="when a camera or stream stops delivering frames, reopen it up to N times, waiting "
                            "0.5, 1, 2 ... (at most 30) seconds before each attempt; then end with an error "
                            "(0: end at once). Counted per outage; files are not reopened")
-    live.add_argument("--read-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+    live.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                       help="a camera or stream that delivers no frame for this long counts as stopped")
     alerts = p.add_argument_group("alerts and event log")
-    alerts.add_argument("--alert-after", type=non_negative_float, default=3.0, metavar="SECONDS",
+    alerts.add_argument("--alert-after", type=seconds, default=3.0, metavar="SECONDS",
                         help="alert once per person (per track) who stays without a mask or with an incorrect "
                              "mask this long: video time for a file, the wall clock for a camera or stream")
     alerts.add_argument("--on-alert", metavar="CMD",
@@ -306,20 +337,29 @@ def _video(args) -> None:
         raise SourceError(summary.lost)
 
 
-def video_main(argv: list[str] | None = None) -> int:
-    parser = video_parser()
-    args = parser.parse_args(argv)
+def _video_inputs(args: argparse.Namespace) -> list[Input]:
+    inputs = model_inputs("--model", args.model)
+    if args.video and "://" not in args.video:
+        inputs.append(Input("--video", args.video))
+    inputs += face_detector_inputs(args.face_detector)
+    return inputs
+
+
+def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.video and "://" not in args.video:
         _check_input_file(parser, "--video", args.video, "a video file")
     _check_model_arguments(parser, args)
-    if args.output:
-        if Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
-            parser.error(f"--output must end in .mp4 or .avi: {args.output}")
-        _check_output_file(parser, "--output", args.output)
-    if args.log:
-        _check_output_file(parser, "--log", args.log)
-    if args.snapshots:
-        _check_output_folder(parser, "--snapshots", args.snapshots)
+    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+        parser.error(f"--output must end in .mp4 or .avi: {args.output}")
+    outputs = [Output("--output", args.output), Output("--log", args.log),
+               Output("--snapshots", args.snapshots, folder=True)]
+    check_outputs(parser, [o for o in outputs if o.path], _video_inputs(args))
+
+
+def video_main(argv: list[str] | None = None) -> int:
+    parser = video_parser()
+    args = parser.parse_args(argv)
+    checked(parser, _check_video, args)
     return _run(_video, args)
 
 
@@ -346,33 +386,45 @@ def image_parser() -> argparse.ArgumentParser:
 def _image(args) -> None:
     from .detector import MaskDetector
     from .image_batch import detect_images
-    from .images import find_images
 
-    paths = find_images(args.image, args.recursive, exclude=args.output)
-    if not paths:
+    if not args.paths:
         raise FacemaskError(f"no images in {args.image} (looked for {', '.join(IMAGE_SUFFIXES)})")
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
-    csv_path = args.csv or str(Path(args.output) / "faces.csv")
-    summary = detect_images(detector, paths, args.image, args.output, csv_path)
+    summary = detect_images(detector, args.paths, args.image, args.output, args.csv)
     print(summary)
     if summary.images:
-        print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {csv_path}")
+        print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {args.csv}")
     if summary.interrupted:
         raise KeyboardInterrupt
     if not summary.images:
         raise FacemaskError(f"none of the {summary.unreadable} image(s) could be read")
 
 
+def _check_image_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The copies are checked one by one: an image linked from elsewhere, or a copy in a sub-folder, could
+    land on another input even when the folders differ."""
+    from .image_batch import copy_path
+
+    root, output = Path(args.image), Path(args.output)
+    copies = [copy_path(path, root, output).relative_to(output) for path in args.paths]
+    inputs = [Input("--image", root, recursive=args.recursive), *(Input("--image", p) for p in args.paths),
+              *model_inputs("--model", args.model)]
+    inputs += face_detector_inputs(args.face_detector)
+    outputs = [Output("--output", output, folder=True, files=copies), Output("--csv", args.csv)]
+    check_outputs(parser, outputs, inputs)
+
+
+def _check_image(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not Path(args.image).exists():
+        parser.error(f"--image: no such file or folder: {args.image}")
+    _check_model_arguments(parser, args)
+    args.csv = args.csv or str(Path(args.output) / "faces.csv")
+    args.paths = find_images(args.image, args.recursive)
+    _check_image_outputs(parser, args)
+
+
 def image_main(argv: list[str] | None = None) -> int:
     parser = image_parser()
     args = parser.parse_args(argv)
-    image, output = Path(args.image), Path(args.output)
-    if not image.exists():
-        parser.error(f"--image: no such file or folder: {args.image}")
-    _check_model_arguments(parser, args)
-    _check_output_folder(parser, "--output", args.output)
-    if args.csv:
-        _check_output_file(parser, "--csv", args.csv)
-    if output.resolve() == (image if image.is_dir() else image.parent).resolve():
-        parser.error(f"--output: the copies would overwrite the images in {args.output}: name another folder")
+    checked(parser, _check_image, args)
     return _run(_image, args)

@@ -19,6 +19,10 @@ class DatasetError(FacemaskError):
     """The dataset folder cannot be trained on."""
 
 
+class OutputError(FacemaskError):
+    """An output file that could not be written whole (a full disk, a folder gone): the previous one is kept."""
+
+
 class ImageError(FacemaskError):
     """An image file that cannot be read: missing, empty, truncated, or no image at all."""
 

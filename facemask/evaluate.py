@@ -31,15 +31,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2
 import numpy as np
 
-from .cli import check_face_detector, face_detector_arguments, non_negative_int
+from .cli import (
+    check_face_detector,
+    checked,
+    face_detector_arguments,
+    face_detector_inputs,
+    int_range,
+    model_inputs,
+)
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
-from .faces import Box, FaceDetectorError, load_face_finder
+from .faces import Box, FaceDetectorError, face_finder_kind, load_face_finder
 from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
 from .labels import CLASSES, canonical_label
+from .outputs import Input, Output, check_outputs
 from .report import classification_metrics, ranking_metrics
 from .sheets import contact_sheet
 
@@ -667,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "that split (matched by the name in DIR/images)")
     p.add_argument("--split", choices=SPLITS,
                    help="evaluate one split only: of --images-from with --voc, of DIR/manifest.csv with --dataset")
-    p.add_argument("--min-size", type=non_negative_int, default=0, metavar="N",
+    p.add_argument("--min-size", type=int_range(0, 100_000), default=0, metavar="N",
                    help="with --voc: leave faces whose shorter side is below N px out of the classification "
                    "metrics (they still count in detection recall)")
     p.add_argument("--original-labels", action="store_true",
@@ -725,6 +733,32 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         check_face_detector(p, argparse.Namespace(face_detector=name))
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         p.error(f"--name must be a plain file name: {args.name!r}")
+    check_outputs(p, [Output("--out", args.out, folder=True, files=output_files(args))], _inputs(args))
+
+
+def _inputs(args: argparse.Namespace) -> list[Input]:
+    """What an evaluation reads, which --out must not land on or in."""
+    inputs = model_inputs("--model", args.model)
+    if args.voc is not None:
+        inputs.append(Input("--voc", args.voc, recursive=True))
+    else:
+        inputs.append(Input("--dataset", args.dataset, recursive=True))
+    if args.images_from is not None:
+        inputs.append(Input("--images-from", args.images_from))
+    for spec in (args.face_detector, *args.compare):
+        inputs += face_detector_inputs(spec)
+    return inputs
+
+
+def output_files(args: argparse.Namespace) -> list[str]:
+    """The files written in --out, named before the evaluation runs so that they can be checked upfront."""
+    name = args.name or default_name(args)
+    if args.voc is None:
+        return [f"{name}.json", f"{name}_confusion.png"]
+    crops = [f"{name}_crops_confusion.png"] if args.crops else []
+    sheets = [f"{name}_{face_finder_kind(spec)}_{kind}.png" for spec in (args.face_detector, *args.compare)
+              for kind in ("missed", "unmatched")]
+    return [f"{name}.json", f"{name}_confusion.png", *crops, *sheets]
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -759,7 +793,7 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     if args.voc is not None:
         images = manifest_images(args.images_from, args.split, args.voc) if args.images_from else None
         fixes = {} if args.original_labels else read_label_fixes()
-        compare = {name: load_face_finder(name) for name in args.compare}
+        compare = {face_finder_kind(spec): load_face_finder(spec) for spec in args.compare}
         result = {"mode": "voc", "manifest": str(args.images_from) if args.images_from else None,
                   "split": args.split, "face_detector": _finder_name(detector),
                   "confidence": getattr(detector.finder, "confidence", args.confidence),
@@ -782,7 +816,6 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
         **result,
         "seconds": round(time.monotonic() - start, 1),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / f"{name}.json", result)
     title = f"{name}: " + ("matched faces, IoU>=0.5" if args.voc is not None else "crops")
     plot_confusion(np.array(result["classification"]["confusion"]), args.out / f"{name}_confusion.png", title)
@@ -797,7 +830,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_args(parser, args)
+    checked(parser, check_args, args)
     try:
         result = run(args, argv, detector)
     except (FacemaskError, FaceDetectorError) as e:
@@ -807,9 +840,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     print(summary_text(result))
-    files = [f"{result['name']}.json", f"{result['name']}_confusion.png"]
-    files += [f"{result['name']}_crops_confusion.png"] if "crops" in result else []
-    print("wrote " + ", ".join([*(str(args.out / f) for f in files), *result.get("sheets", [])]))
+    print("wrote " + ", ".join(str(args.out / f) for f in output_files(args)))
     return 0
 
 

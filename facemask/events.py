@@ -16,7 +16,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import TextIO
 
-from .errors import FacemaskError, warn
+from .errors import OutputError, warn
+from .files import check_regular
 
 COMMAND_TIMEOUT = 30.0  # seconds an --on-alert command may run before it is killed
 
@@ -33,26 +34,38 @@ def label_runs(labels: list[str]) -> list[list]:
 
 
 class EventLog:
-    """Appends one JSON line per event, flushed and synced at once, so that a crash loses nothing logged."""
+    """Appends one JSON line per event, flushed and synced at once, so that a crash loses nothing logged.
+
+    A write that fails (a full disk) is one OutputError, which ends the run; the events after it have nowhere
+    to go and are dropped, so that closing the log does not fail a second time over the same lost line."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.failed = False
+        check_regular(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a", encoding="utf-8")  # open for the whole run
         except OSError as e:
-            raise FacemaskError(f"cannot write the event log {self.path}: {e.strerror or e}") from e
+            raise OutputError(f"cannot write the event log {self.path}: {e.strerror or e}") from e
 
     def write(self, event: dict) -> None:
+        if self.failed:
+            return
         try:
             self.file.write(json.dumps(event) + "\n")
             self.file.flush()
             os.fsync(self.file.fileno())
         except OSError as e:
-            raise FacemaskError(f"cannot write the event log {self.path}: {e.strerror or e}") from e
+            self.failed = True
+            raise OutputError(f"cannot write the event log {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as e:
+            if not self.failed:
+                raise OutputError(f"cannot write the event log {self.path}: {e.strerror or e}") from e
 
 
 class CommandHook:

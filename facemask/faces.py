@@ -227,21 +227,24 @@ DETECTORS = ("yunet", "ssd")
 MODEL_SUFFIXES = (".onnx", ".caffemodel")
 
 
+def face_finder_kind(spec: str | Path | None) -> str:
+    """Which detector a --face-detector value names: yunet or ssd (a folder without the YuNet model: ssd)."""
+    if spec in (None, *DETECTORS):
+        return spec or "yunet"
+    path = Path(spec)
+    if path.is_dir():
+        return "yunet" if (path / YUNET).is_file() else "ssd"
+    if path.suffix in MODEL_SUFFIXES:
+        return "yunet" if path.suffix == ".onnx" else "ssd"
+    raise FaceDetectorError(f"{spec}: not a face detector (expected yunet, ssd, a YuNet .onnx file, an SSD "
+                            ".caffemodel, or a folder holding one)")
+
+
 def load_face_finder(spec: str | Path | None = None, confidence: float | None = None) -> FaceFinder:
     """`yunet` (the default) or `ssd` for the shipped detectors; else a path: a YuNet .onnx file, an SSD
     .caffemodel, or a folder holding either."""
-    if spec in (None, "yunet"):
-        return YuNetFaceFinder(None, confidence)
-    if spec == "ssd":
-        return SSDFaceFinder(None, confidence)
-    path = Path(spec)
-    if path.is_dir():
-        if (path / YUNET).is_file():
-            return YuNetFaceFinder(path / YUNET, confidence)
-        return SSDFaceFinder(path, confidence)
-    if path.suffix == ".onnx":
-        return YuNetFaceFinder(path, confidence)
-    if path.suffix == ".caffemodel":
-        return SSDFaceFinder(path.parent, confidence)
-    raise FaceDetectorError(f"{spec}: not a face detector (expected yunet, ssd, a YuNet .onnx file, an SSD "
-                            ".caffemodel, or a folder holding one)")
+    kind = face_finder_kind(spec)
+    path = None if spec in (None, *DETECTORS) else Path(spec)
+    if kind == "yunet":
+        return YuNetFaceFinder(path / YUNET if path and path.is_dir() else path, confidence)
+    return SSDFaceFinder(path.parent if path and path.is_file() else path, confidence)

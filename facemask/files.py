@@ -8,10 +8,11 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DatasetError
+from .errors import DatasetError, OutputError
 
 
 def temp_path(path: Path) -> Path:
@@ -21,6 +22,29 @@ def temp_path(path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def check_regular(path: Path) -> None:
+    """An OutputError when `path` exists and is no regular file: a rename would replace a device node such as
+    /dev/full or a fifo (root may), and opening a fifo to append blocks until a reader comes, maybe never."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there yet, or under a file: the write itself will say
+    except (OSError, ValueError) as e:  # a symlink loop, a name too long
+        raise OutputError(f"cannot write {path}: {getattr(e, 'strerror', None) or e}") from e
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise OutputError(f"cannot write {path}: {what}")
+
+
+def write_target(path: Path) -> Path:
+    """Where writing `path` lands: what a symlink points at, so that the rename that publishes a file replaces
+    the file and keeps the link the user made."""
+    try:
+        return path.resolve() if path.is_symlink() else path
+    except (OSError, RuntimeError):  # a symlink loop: check_regular says so
+        return path
 
 
 def _alive(pid: int) -> bool:
@@ -50,14 +74,24 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
-    path = Path(path)
-    tmp = temp_path(path)
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    A write that fails (a full disk, a folder gone read-only) leaves `path` as it was, removes the temporary
+    file and raises an OutputError naming `path`: the scripts print it as one line, not a traceback."""
+    path = write_target(Path(path))
+    check_regular(path)
+    try:
+        tmp = temp_path(path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

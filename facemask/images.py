@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import FacemaskError, ImageError
+from .errors import FacemaskError, ImageError, OutputError
 from .files import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -114,7 +114,8 @@ def find_images(path: str | Path, recursive: bool = False, exclude: str | Path |
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Encode in the format the suffix names and replace `path` in one rename: no half-written image, ever.
+    """Encode in the format the suffix names and replace `path` in one rename, once the file written decodes
+    to an image of the same size: a full disk leaves the previous file, never a half-written one.
 
     Encoding in memory also works for paths OpenCV's imwrite cannot open (non-ASCII names on Windows)."""
     path = Path(path)
@@ -124,8 +125,8 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         ok = False
     if not ok:
         raise FacemaskError(f"cannot encode an image as {path.suffix!r}: {path}")
-    try:
-        with atomic_path(path) as tmp:
-            data.tofile(tmp)
-    except OSError as e:
-        raise FacemaskError(f"cannot write {path}: {e.strerror or e}") from e
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.tobytes())
+        written = decode_image(np.fromfile(str(tmp), dtype=np.uint8))
+        if written is None or written.shape[:2] != image.shape[:2]:
+            raise OutputError(f"cannot write {path}: the image written does not read back (is the disk full?)")

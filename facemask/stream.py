@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import SourceError, warn
-from .files import temp_path
+from .errors import OutputError, SourceError, warn
+from .files import check_regular, temp_path, write_target
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
@@ -282,22 +282,27 @@ class FrameReader:
 
 
 class FrameWriter:
-    """Encodes an annotated video on a thread, under a temporary name renamed once complete."""
+    """Encodes an annotated video on a thread, under a temporary name renamed once complete.
+
+    OpenCV only prints "Failed to write frame" when the disk is full and leaves a file that does not play (an
+    .mp4 without its index), so the file is read back before it replaces anything: the previous video stays
+    unless the new one holds every frame written."""
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self.path = Path(path)
+        self.path = write_target(Path(path))
         fourcc = FOURCC.get(self.path.suffix.lower())
         if fourcc is None:
             raise SourceError(f"unsupported output type {self.path.suffix!r}: use one of {', '.join(FOURCC)}")
         self.size = tuple(size)
+        check_regular(self.path)
         try:
             self.tmp = temp_path(self.path)
         except OSError as e:
-            raise SourceError(f"cannot write {self.path}: {e.strerror or e}") from e
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from e
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), fps, self.size)
         if not self.writer.isOpened():
             self.tmp.unlink(missing_ok=True)
-            raise SourceError(f"cannot write {self.path}")
+            raise OutputError(f"cannot write {self.path}")
         self.frames: queue.Queue = queue.Queue(maxsize=16)
         self.encode_seconds = 0.0
         self.written = 0
@@ -316,9 +321,43 @@ class FrameWriter:
     def write(self, frame: np.ndarray) -> None:
         self.frames.put(frame)
 
-    def close(self) -> None:
-        """Finish the file, so that even an interrupted run leaves a video that plays."""
+    def _finish(self) -> None:
         self.frames.put(_END)
         self.thread.join()
         self.writer.release()
-        os.replace(self.tmp, self.path)
+
+    def _read_back(self) -> str | None:
+        """Why the temporary file is not the whole video written, or None: its frame count and its last frame,
+        which a file cut short by a full disk lacks."""
+        capture = cv2.VideoCapture(str(self.tmp))
+        try:
+            if not capture.isOpened():
+                return "the video written does not open"
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if count != self.written:
+                return f"the video written holds {max(int(count), 0)} of its {self.written} frames"
+            capture.set(cv2.CAP_PROP_POS_FRAMES, self.written - 1)
+            if not capture.read()[0]:
+                return "the last frame of the video written does not decode"
+        finally:
+            capture.release()
+        return None
+
+    def close(self) -> None:
+        """Finish the file, so that even an interrupted run leaves a video that plays, and publish it once it
+        reads back whole; otherwise an OutputError, and `path` is left as it was."""
+        self._finish()
+        try:
+            problem = self._read_back()
+            if problem:
+                raise OutputError(f"cannot write {self.path}: {problem} (is the disk full?); nothing was replaced")
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from e
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Finish and remove the temporary file: the run failed, and `path` keeps what it held."""
+        self._finish()
+        self.tmp.unlink(missing_ok=True)

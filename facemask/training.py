@@ -12,11 +12,13 @@ import numpy as np
 
 from .classifier import card_path
 from .data import load_dataset, split_indices
-from .files import remove_stale_temps, temp_path
+from .files import check_regular, remove_stale_temps, temp_path
 from .interrupt import signals_held
 from .labels import CLASSES
 from .model import TrainConfig, average_models, export_tflite, save_model, train
 from .report import classification_metrics, plot_history, write_report
+
+PLOT_FILES = ("training.png", "confusion_matrix.png", "report.txt")  # what a run writes in --plot
 
 
 def run_training(
@@ -76,6 +78,8 @@ def save_all(model, model_path: str | Path, card: dict, tflite: bool = True) -> 
     back, so that a new model never goes out with an old twin, which the detector would prefer to it. Without
     `tflite`, an old twin is removed for the same reason."""
     model_path = Path(model_path)
+    for target in (model_path, card_path(model_path), model_path.with_suffix(".tflite")):
+        check_regular(target)
     remove_stale_temps(model_path)
     staged = temp_path(model_path)
     twin, staged_twin = model_path.with_suffix(".tflite"), staged.with_suffix(".tflite")

@@ -175,6 +175,7 @@ def run(
             monitor.close(0, 0.0)
             raise
         frames = annotate(detector, reader, tracker, detect_every, summary)
+        failed = False
         try:
             for index, (frame, faces) in enumerate(frames):
                 now = time.perf_counter() - start if reader.live else index / reader.fps
@@ -199,19 +200,33 @@ def run(
                     break
         except KeyboardInterrupt:  # a second Ctrl-C, or one that came before the handler was in place
             stop.set(signal.SIGINT)
+        except BaseException:
+            failed = True
+            raise
         finally:
             frames.close()
             reader.close()
-            if writer is not None:
-                with signals_held():
-                    writer.close()
-                summary.stage_seconds["encode"] = writer.encode_seconds
-            summary.stage_seconds["decode"] = reader.decode_seconds
-            summary.seconds = time.perf_counter() - start
-            if display:
-                cv2.destroyAllWindows()
-            monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
-            summary.people, summary.alerts = monitor.people, monitor.alerts
-            summary.interrupted = stop.signum
-            summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
+            try:
+                if writer is not None:
+                    _finish_output(writer, publish=not failed)
+                    summary.stage_seconds["encode"] = writer.encode_seconds
+            finally:
+                summary.stage_seconds["decode"] = reader.decode_seconds
+                summary.seconds = time.perf_counter() - start
+                if display:
+                    cv2.destroyAllWindows()
+                monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
+                summary.people, summary.alerts = monitor.people, monitor.alerts
+                summary.interrupted = stop.signum
+                summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
     return summary
+
+
+def _finish_output(writer: FrameWriter, publish: bool) -> None:
+    """Publish the video after a run that ended (an interrupted one too: it plays); after an error, keep
+    whatever the output path held, since the frames that would replace it are not all there."""
+    with signals_held():
+        if publish:
+            writer.close()
+        else:
+            writer.discard()

@@ -10,7 +10,12 @@ recorded as a failure. Before each input its name goes to stderr, so a crash nam
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import math
+import os
+import stat
 import sys
 import tempfile
 import time
@@ -25,9 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import scene
 
 from facemask import CLASSES, Face, FacemaskError, MaskDetector
+from facemask.classifier import Classifier, load_classifier
+from facemask.cli import image_parser, train_parser, video_parser
 from facemask.detector import crop
+from facemask.evaluate import build_parser as evaluate_parser
+from facemask.events import EventLog
+from facemask.files import write_text
 from facemask.image_batch import detect_images
-from facemask.images import load_image, read_image, to_bgr8
+from facemask.images import load_image, read_image, to_bgr8, write_image
+from facemask.outputs import Input, Output, output_problems
 from facemask.overlay import draw_faces, draw_tally
 
 DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, bool)
@@ -254,6 +265,159 @@ def fuzz_files(fuzz: Fuzz, detector: MaskDetector, folder: Path, rng) -> None:
                lambda: detect_images(detector, files, folder / "in", folder / "out", folder / "out" / "faces.csv"))
 
 
+ODD_NUMBERS = ("0", "-0", "1", "-1", "0.5", "1e306", "-1e306", "1e-400", "inf", "-inf", "nan", "1e3", "0x10", "1_000",
+               "9" * 30, "-" + "9" * 30, " 7", "", "\u0663", "9" * 5000)
+
+
+def parse_or_refuse(parser: argparse.ArgumentParser, argv: list[str]):
+    """The parsed arguments, or a FacemaskError standing for argparse's refusal (exit status 2)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return parser.parse_args(argv)
+    except SystemExit as e:
+        if e.code != 2:
+            raise RuntimeError(f"exit status {e.code}") from None
+        raise FacemaskError("refused") from None
+
+
+def bounded(flag: str):
+    """Whatever a numeric flag lets through must be a finite number of sane size, or nothing further on copes."""
+
+    def check(args) -> str | None:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value == "all" or (isinstance(value, int | float) and math.isfinite(value) and abs(value) <= 2**32):
+            return None
+        return f"{flag} let {value!r} through"
+
+    return check
+
+
+def fuzz_arguments(fuzz: Fuzz) -> None:
+    """Every numeric flag of the three scripts and of evaluate, given numbers out of every range."""
+    parsers = ((train_parser, []), (video_parser, []), (image_parser, ["--image", "x"]),
+               (evaluate_parser, ["--dataset", "x"]))
+    for make, base in parsers:
+        parser = make()
+        flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.type not in (None, str, Path)]
+        for flag in flags:
+            for value in ODD_NUMBERS:
+                fuzz.check(f"{parser.prog} {flag}={value[:12]!r}",
+                           lambda p=parser, a=[*base, f"{flag}={value}"]: parse_or_refuse(p, a), bounded(flag))
+
+
+BAD_CARDS = (
+    "", "{", "[]", "{}", "null", "5", '"with_mask"', "true", "[" * 100_000 + "]" * 100_000, '{"classes": 5}',
+    '{"classes": "abc"}', '{"classes": []}', '{"classes": [1, 2, 3]}', '{"classes": [null]}', '{"classes": {"a": 1}}',
+    '{"classes": ["with_mask"]}', '{"classes": ["with_mask", "without_mask"]}', '{"classes": ["cat", "dog", "bird"]}',
+    '{"classes": ["with_mask", "with_mask", "without_mask"]}', json.dumps({"classes": list(CLASSES) * 2}),
+    '{"input_size": "x"}', '{"input_size": [128, 128]}', '{"input_size": [224]}', '{"classes": [[["with_mask"]]]}',
+    json.dumps({"classes": list(CLASSES), "input_size": [224, 224]}),
+)
+
+
+def fuzz_cards(fuzz: Fuzz, model: Path, folder: Path, rng) -> None:
+    """Model cards of every wrong shape, and random bytes, beside a model of 3 and of 2 outputs."""
+    path = folder / "cards" / "m.h5"
+    path.parent.mkdir()
+    path.write_bytes(model.read_bytes())
+    cards = [text.encode() for text in BAD_CARDS] + [rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+                                                     for _ in range(10)]
+    for i, data in enumerate(cards):
+        path.with_suffix(".json").write_bytes(data)
+        for outputs in (3, 2):
+            fuzz.check(f"model card {i} ({data[:20]!r}) with {outputs} outputs", lambda n=outputs: Classifier(path, n))
+
+
+def fuzz_model_shapes(fuzz: Fuzz, folder: Path) -> None:
+    """Valid Keras models that take or give tensors of other shapes than 224x224 RGB in, probabilities out."""
+    import keras
+
+    def model(input_shapes: list[tuple], outputs: tuple) -> keras.Model:
+        inputs = [keras.Input(shape) for shape in input_shapes]
+        pooled = [keras.layers.GlobalAveragePooling2D()(x) for x in inputs]
+        x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate()(pooled)
+        x = keras.layers.Dense(int(np.prod(outputs)), activation="softmax")(x)
+        return keras.Model(inputs, keras.layers.Reshape(outputs)(x) if len(outputs) > 1 else x)
+
+    cases = {"128x128": ([(128, 128, 3)], (3,)), "gray": ([(224, 224, 1)], (3,)), "BGRA": ([(224, 224, 4)], (3,)),
+             "any size": ([(None, None, 3)], (3,)), "two inputs": ([(224, 224, 3)] * 2, (3,)),
+             "3-d output": ([(224, 224, 3)], (1, 3)), "5 outputs": ([(224, 224, 3)], (5,))}
+    for name, (input_shapes, outputs) in cases.items():
+        path = folder / "shapes" / f"{name.replace(' ', '_')}.h5"
+        path.parent.mkdir(exist_ok=True)
+        model(input_shapes, outputs).save(path)
+        path.with_suffix(".json").write_text(json.dumps({"classes": list(CLASSES)}))
+        fuzz.check(f"a model taking {name}", lambda p=path: load_classifier(p, "keras").classify([scene()]),
+                   valid_probs(1))
+
+
+def odd_paths(folder: Path) -> dict[str, Path]:
+    """Paths of every kind an output could be pointed at, all inside `folder` but the system's own."""
+    root = folder / "paths"
+    root.mkdir()
+    (root / "file.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    (root / "folder.jpg").mkdir()
+    os.mkfifo(root / "fifo.jpg")
+    os.link(root / "file.jpg", root / "hard.jpg")
+    for name, target in (("link.jpg", "file.jpg"), ("fifo_link.jpg", "fifo.jpg"), ("dangling.jpg", "gone.jpg"),
+                         ("loop.jpg", "loop2.jpg"), ("loop2.jpg", "loop.jpg"), ("folder_link", "folder.jpg")):
+        (root / name).symlink_to(root / target)
+    paths = {name: root / name for name in ("file.jpg", "folder.jpg", "fifo.jpg", "hard.jpg", "link.jpg",
+                                             "fifo_link.jpg", "dangling.jpg", "loop.jpg", "folder_link")}
+    paths |= {"new": root / "new.jpg", "nested": root / "a" / "b" / "c.jpg",
+              "under a file": root / "file.jpg" / "x.jpg", "name too long": root / ("x" * 300 + ".jpg"),
+              "relative": Path(os.path.relpath(root / "file.jpg")), "dotted": root / "folder.jpg" / ".." / "file.jpg"}
+    return paths
+
+
+SYSTEM_PATHS = {"/dev/full": Path("/dev/full"), "/dev/null": Path("/dev/null"), "/proc": Path("/proc/facemask.jpg")}
+
+
+def kinds(paths: dict[str, Path]) -> dict[str, int | None]:
+    def kind(path: Path) -> int | None:
+        try:
+            return stat.S_IFMT(path.lstat().st_mode)
+        except OSError:
+            return None
+
+    return {name: kind(path) for name, path in paths.items()}
+
+
+def answers(refuse: bool):
+    """A list of "--flag: why" lines, not empty when the output is the input itself."""
+
+    def check(problems) -> str | None:
+        ok = isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+        return None if ok and (problems or not refuse) else f"answered {problems!r}"
+
+    return check
+
+
+def fuzz_outputs(fuzz: Fuzz, folder: Path) -> None:
+    """The output rule on every pair of odd paths, then writes onto the odd paths: an answer or one error each,
+    and no device, fifo or folder replaced."""
+    paths = odd_paths(folder)
+    checked = paths | SYSTEM_PATHS
+    exists = kinds(checked)
+    for out_name, out in checked.items():
+        for in_name, source in checked.items():
+            refuse = out_name == in_name and exists[out_name] is not None
+            for as_folder, recursive in ((False, False), (True, True)):
+                outputs, inputs = [Output("--o", out, folder=as_folder)], [Input("--i", source, recursive=recursive)]
+                fuzz.check(f"output {out_name} (folder: {as_folder}) against input {in_name}",
+                           lambda o=outputs, i=inputs: output_problems(o, i), answers(refuse))
+    before = kinds(paths)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for name, path in paths.items():
+        fuzz.check(f"write_image onto {name}", lambda p=path: write_image(p, image))
+        fuzz.check(f"write_text onto {name}", lambda p=path: write_text(p, "x"))
+        fuzz.check(f"the event log onto {name}", lambda p=path: EventLog(p).close())
+    after = kinds(paths)
+    for name in ("folder.jpg", "fifo.jpg", "link.jpg", "fifo_link.jpg", "loop.jpg", "folder_link"):
+        if after[name] != before[name]:
+            fuzz.failures.append(f"{name} was replaced by a write")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("model")
@@ -267,6 +431,10 @@ def main() -> None:
     fuzz = Fuzz()
     with tempfile.TemporaryDirectory() as tmp:
         fuzz_files(fuzz, detector, Path(tmp), rng)
+        fuzz_cards(fuzz, Path(args.model), Path(tmp), rng)
+        fuzz_model_shapes(fuzz, Path(tmp))
+        fuzz_outputs(fuzz, Path(tmp))
+    fuzz_arguments(fuzz)
     fuzz_arrays(fuzz, detector, rng)
     fuzz_borders(fuzz, detector)
     fuzz_big(fuzz, detector, args.big)

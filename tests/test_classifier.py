@@ -6,6 +6,7 @@ from conftest import CLASS_COLORS, save_color_model, scene
 
 from facemask import CLASSES, MaskDetector
 from facemask.classifier import load_classifier
+from facemask.cli import video_main
 from facemask.errors import FacemaskError, ModelError
 from facemask.faces import SSDFaceFinder, load_face_finder
 from facemask.model import export_tflite
@@ -63,6 +64,79 @@ def test_a_card_naming_unknown_classes_is_refused(tmp_path):
     path.with_suffix(".json").write_text(json.dumps({"classes": ["cat", "dog", "bird"]}))
     with pytest.raises(ModelError, match="cat"):
         load_classifier(path, "keras")
+
+
+def save_odd_model(path, input_shape: tuple, outputs: tuple = (3,)):
+    """A valid model that does not take 224x224 RGB crops, or does not give one row of probabilities per crop."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(int(np.prod(outputs)), activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = keras.Model(inputs, keras.layers.Reshape(outputs)(x) if len(outputs) > 1 else x)
+    model.save(path)
+    path.with_suffix(".json").write_text(json.dumps({"classes": list(CLASSES)}))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "outputs", "message"),
+    [
+        ((128, 128, 3), (3,), "takes inputs of shape (None, 128, 128, 3), not 224x224 RGB images"),
+        ((224, 224, 1), (3,), "takes inputs of shape (None, 224, 224, 1), not 224x224 RGB images"),
+        ((224, 224, 3), (1, 3), "gives outputs of shape (None, 1, 3), not one probability per class"),
+    ],
+)
+def test_a_model_of_another_shape_is_refused_when_loaded(tmp_path, input_shape, outputs, message):
+    path = tmp_path / "odd.h5"
+    save_odd_model(path, input_shape, outputs)
+    with pytest.raises(ModelError) as e:
+        load_classifier(path, "keras")
+    assert str(e.value) == f"{path} {message} (batch, " + ("224, 224, 3)" if "inputs" in message else "classes)")
+
+
+def test_a_tflite_model_of_another_input_size_is_refused_when_loaded(tmp_path):
+    model = save_odd_model(tmp_path / "odd.h5", (128, 128, 3))
+    twin = export_tflite(model, tmp_path / "odd.tflite")
+    with pytest.raises(ModelError, match=r"takes inputs of shape \[-?1, 128, 128, 3\], not 224x224 RGB"):
+        load_classifier(twin)
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ([], "is not a JSON object: []"),
+        (None, "is not a JSON object: null"),
+        ("with_mask", 'is not a JSON object: "with_mask"'),
+        ({"classes": 5}, '"classes" must be a list of class names, got 5'),
+        ({"classes": []}, '"classes" must be a list of class names, got []'),
+        ({"classes": ["with_mask", 3, "without_mask"]}, '"classes" must be a list of class names'),
+        ({"classes": ["with_mask", "with_mask", "without_mask"]}, "names the class with_mask twice"),
+        ({"classes": list(CLASSES), "input_size": [128, 128]}, '"input_size" is [128, 128], but faces are given'),
+    ],
+)
+def test_a_model_card_of_the_wrong_shape_is_refused(tmp_path, color_model, card, message):
+    path = tmp_path / "m.h5"
+    path.write_bytes(color_model.read_bytes())
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelError) as e:
+        load_classifier(path, "keras")
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("odd", ["input size", "card"])
+def test_the_video_script_refuses_an_odd_model_before_the_first_face(tmp_path, color_model, scene_video, capsys, odd):
+    path = tmp_path / "m.h5"
+    if odd == "input size":
+        save_odd_model(path, (128, 128, 3))
+    else:
+        path.write_bytes(color_model.read_bytes())
+        path.with_suffix(".json").write_text("[]")
+    assert video_main(["--video", str(scene_video), "--no-display", "-m", str(path)]) == 1
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    expected = f"the model card {path.with_suffix('.json')} is not" if odd == "card" else f"{path} takes inputs"
+    assert line.startswith(f"error: {expected}")
+    assert "frames" not in out
 
 
 @pytest.fixture(scope="module", params=["yunet", "ssd"])

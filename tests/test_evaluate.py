@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -408,6 +410,8 @@ def test_cli_dataset(crops_dataset: Path, tmp_path: Path, capsys):
         ["--dataset", "{tmp}/missing"],
         ["--dataset", "{tmp}", "--crops"],
         ["--dataset", "{tmp}", "--split", "test"],  # no manifest.csv there
+        ["--voc", "{voc}", "--min-size", "100000000000000000000"],
+        ["--voc", "{voc}", "--confidence", "1e306"],
     ],
 )
 def test_cli_usage_errors_exit_2(argv, voc, tmp_path: Path, capsys):
@@ -437,3 +441,58 @@ def test_module_runs_as_a_script(tmp_path: Path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--voc: not a folder" in done.stderr
+
+
+class NeverCalled:
+    path = None
+    backend = "stub"
+
+    def classify(self, crops):
+        raise AssertionError("the evaluation ran")
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("/proc/facemask-test/eval", "--out: cannot write in /proc"),
+        ("{ds}/eval", "--out: {ds}/eval is inside the folder {ds} that --dataset reads"),
+        ("{tmp}/fifo", "--out: not a regular file (a device, a fifo or a socket): {tmp}/fifo/dataset_ds.json"),
+        ("{tmp}/read-only", "--out: cannot write in {tmp}/read-only"),
+    ],
+)
+def test_an_out_that_cannot_be_written_is_refused_before_the_evaluation(crops_dataset, tmp_path, capsys, out, message):
+    if "read-only" in out and os.geteuid() == 0:
+        pytest.skip("root writes in read-only folders")
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "dataset_ds.json")
+    (tmp_path / "read-only").mkdir(mode=0o500)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        ev.main(["--dataset", str(crops_dataset), "--out", out.format(ds=crops_dataset, tmp=tmp_path)],
+                detector=MaskDetector(None, NeverCalled()))
+    assert e.value.code == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert message.format(ds=crops_dataset, tmp=tmp_path) in line, line
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_write_failure_at_the_end_is_one_error_line_and_keeps_the_earlier_results(
+    crops_dataset, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dataset_ds.json").write_text('{"earlier": true}\n')
+    (out / "dataset_ds_confusion.png").write_bytes(b"an earlier plot")
+
+    def no_space(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    code = ev.main(["--dataset", str(crops_dataset), "--out", str(out), "--no-progress"],
+                   detector=MaskDetector(None, StubClassifier()))
+    assert code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: cannot write {out / 'dataset_ds.json'}: No space left on device"]
+    assert (out / "dataset_ds.json").read_bytes() == b'{"earlier": true}\n'
+    assert (out / "dataset_ds_confusion.png").read_bytes() == b"an earlier plot"
+    assert sorted(p.name for p in out.iterdir()) == ["dataset_ds.json", "dataset_ds_confusion.png"]

@@ -64,8 +64,8 @@ def test_a_folder_gives_annotated_copies_and_a_csv_row_per_face(photos, tmp_path
     np.testing.assert_array_equal(cv2.imread(str(out / "empty.png")), cv2.imread(str(photos / "empty.png")))
 
 
-def test_recursive_keeps_the_sub_folders_and_skips_its_own_output(photos, color_model, capsys):
-    out = photos / "annotated"  # inside the input: a second run must not annotate the copies
+def test_recursive_keeps_the_sub_folders(photos, color_model, capsys):
+    out = photos.parent / "annotated"
     for _ in range(2):
         assert image_main(["--image", str(photos), "-r", "-o", str(out), "-m", str(color_model)]) == 0
     assert capsys.readouterr().out.splitlines()[-2].startswith("4 images, faces: Mask 1, No Mask 1, Incorrect Mask 1")
@@ -102,6 +102,8 @@ def test_nothing_readable_is_an_error(photos, tmp_path, color_model, capsys):
         (["--image", "no/such/folder"], "no such file or folder"),
         (["--image", "{photos}", "--output", "{photos}"], "would overwrite"),
         (["--image", "{photos}/bare.png", "--output", "{photos}"], "would overwrite"),
+        (["--image", "{photos}", "-r", "--output", "{photos}/annotated"], "inside the folder"),
+        (["--image", "{photos}", "--csv", "{photos}/faces.csv"], "inside the folder"),
         (["--image", "{photos}", "--output", "{photos}/notes.txt"], "not a folder"),
         (["--image", "{photos}", "--model", "no/such/model.h5"], "no such file"),
         (["--image", "{photos}", "--confidence", "2"], "between 0 and 1"),
