@@ -4,10 +4,12 @@
 
 For 1, 3 and 8 faces it builds a 640x480 test video from a photo matplotlib ships, then runs, each in a
 fresh process (so start-up time and peak memory are each its own):
-  ours        detect_mask_video's pipeline, writing the annotated video
-  ours-k3     the same with --detect-every 3
-  detector    decoding plus the face detector alone: the floor for the whole pipeline
-  reference   the original project's loop: the face detector, then one Keras model.predict per face
+  ours          detect_mask_video's pipeline (YuNet), writing the annotated video
+  ours-k3       the same with --detect-every 3
+  detector      decoding plus the default face detector (YuNet) alone: the floor for the whole pipeline
+  detector-ssd  decoding plus the res10 SSD alone, the original design's detector
+  ours-ssd      the pipeline with --face-detector ssd
+  reference     the original project's loop: the res10 SSD, then one Keras model.predict per face
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MODES = ("ours", "ours-k3", "detector", "reference")
+MODES = ("ours", "ours-k3", "detector", "detector-ssd", "ours-ssd", "reference")
 FACES = (1, 3, 8)
 
 
@@ -61,12 +63,12 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
     import cv2
     import numpy as np
 
-    if mode in ("ours", "ours-k3"):
+    if mode.startswith("ours"):
         from facemask import MaskDetector
         from facemask.cli import video_parser
         from facemask.video import run
 
-        detector = MaskDetector.load(model)
+        detector = MaskDetector.load(model, "ssd" if mode == "ours-ssd" else "yunet")
         defaults = video_parser().parse_args([])  # the settings detect_mask_video.py runs with
         summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1,
                       smooth=defaults.smooth, reclassify_every=defaults.reclassify_every)
@@ -74,9 +76,9 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
         return {"frames": summary.frames, "fps": summary.fps, "ms": stages, "backend": detector.classifier.backend,
                 "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds}
 
-    from facemask.faces import FaceFinder
+    from facemask.faces import load_face_finder
 
-    finder = FaceFinder()
+    finder = load_face_finder("yunet" if mode == "detector" else "ssd")
     if mode == "reference":
         import keras
 

@@ -19,6 +19,7 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 
 from facemask.errors import DatasetError
-from facemask.faces import Box, FaceFinder, SSDFaceFinder
+from facemask.faces import Box, FaceFinder, SSDFaceFinder, load_face_finder
 from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
 from facemask.label_fixes import fixed_label, read_label_fixes
 from facemask.labels import CLASSES, canonical_label
@@ -47,13 +48,25 @@ DETECTOR_HEIGHT_SCALE = 1.18
 DETECTOR_DX = 0.0
 DETECTOR_DY = -0.12
 
-VOC_SOURCES = ("face-mask-voc", "ilc2021-train")
+# face-mask-voc-hires holds the photos of face-mask-voc at three times the resolution: one or the other.
+VOC_SOURCES = ("face-mask-voc-hires", "ilc2021-train", "face-mask-voc")
+# Whole photos of one class without boxes: the face detector finds the face (the largest one is kept).
+PHOTO_SOURCES: dict[str, dict[str, str]] = {"seed-kaggle-incorrect": {"incorrect_mask": "incorrect_mask"}}
 # Class folders of each folder source, and the class each holds.
 FOLDER_SOURCES: dict[str, dict[str, str]] = {
     "mask-nomask-real": {"with_mask": "with_mask", "without_mask": "without_mask"},
     "maskedfacenet": {"correct": "with_mask", "incorrect": "incorrect_mask"},
 }
-SOURCES = VOC_SOURCES + tuple(FOLDER_SOURCES)
+SOURCES = VOC_SOURCES + tuple(PHOTO_SOURCES) + tuple(FOLDER_SOURCES)
+DEFAULT_SOURCES = tuple(s for s in SOURCES if s != "face-mask-voc")
+NEAR_DUPLICATES = "NEAR_DUPLICATES.tsv"
+PHOTO_MIN_SCORE = 0.8
+# Photo faces checked by eye and left out: no mask to be seen on the face found, or no face at all.
+PHOTO_EXCLUDED = frozenset(f"seed-kaggle-incorrect_incorrect-mask-{n}_0" for n in (1, 29, 88, 89, 92))
+# Training faces of VOC photos are framed at random between these (see random_framing), so that the model
+# holds whether a face comes from YuNet, the SSD, or a box of the user's own with a margin around it.
+TRAIN_MARGIN = (-0.05, 0.25)  # per side, as a fraction of the annotated box's size
+TRAIN_SHIFT = 0.06  # largest shift of the centre, as a fraction of the box's size
 SYNTHETIC_SOURCES = frozenset({"maskedfacenet"})  # masks pasted on by software, not photographed
 
 MANIFEST = "manifest.csv"
@@ -82,10 +95,12 @@ class Crop:
     label: str
     source: str  # dataset name, e.g. face-mask-voc
     source_image: str  # path of the source image relative to the datasets root, with /
-    image_hash: str  # sha1 of the source image's bytes: decides the split
+    image_hash: str  # sha1 of the source image's bytes (of a near-duplicate group's first): decides the split
     box: Box | None  # where the crop lies in the source image; None when it is the whole image
     name: str  # file stem, e.g. face-mask-voc_maksssksksss0_2
     synthetic: bool = False
+    # Another framing of the same face for the training split (box, pixels); None: keep this one.
+    reframe: Callable[[], tuple[Box, np.ndarray]] | None = None
 
 
 @dataclass
@@ -190,6 +205,16 @@ def expand_to_detector_box(box: tuple[float, float, float, float], img_w: int, i
     return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), img_w, img_h)
 
 
+def random_framing(box: tuple[float, float, float, float], rng: np.random.Generator) -> tuple[float, ...]:
+    """The annotated box with a random margin on each side and a small shift: from tighter than YuNet's box
+    to looser than the SSD's, as faces reach the classifier from different detectors or users."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    left, top, right, bottom = rng.uniform(*TRAIN_MARGIN, size=4)
+    dx, dy = rng.uniform(-TRAIN_SHIFT, TRAIN_SHIFT, size=2)
+    return x1 - (left - dx) * w, y1 - (top - dy) * h, x2 + (right + dx) * w, y2 + (bottom + dy) * h
+
+
 def clip_box(box: tuple[float, float, float, float], img_w: int, img_h: int) -> Box:
     """Round a box to whole pixels inside the image (it may come out empty; callers check its size)."""
     x1, y1, x2, y2 = (round(v) for v in box)
@@ -285,8 +310,18 @@ def voc_faces(image: np.ndarray, image_hash: str, annotation: VocAnnotation, *, 
         if not report.first_time(f"{image_hash}:{gt}", label, source):
             continue
         detector_box = expand_to_detector_box(gt, w, h)
+        name = voc_face_name(source, stem, index)
         yield Crop(crop_box(image, detector_box), label, source, source_image, image_hash, detector_box,
-                   voc_face_name(source, stem, index), source in SYNTHETIC_SOURCES)
+                   name, source in SYNTHETIC_SOURCES, reframe=_reframer(image, gt, name))
+
+
+def _reframer(image: np.ndarray, gt: Box, name: str) -> Callable[[], tuple[Box, np.ndarray]]:
+    """A random framing of the face, the same for the same face name on every run."""
+    def reframe() -> tuple[Box, np.ndarray]:
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        box = clip_box(random_framing(gt, rng), image.shape[1], image.shape[0])
+        return box, crop_box(image, box)
+    return reframe
 
 
 def import_voc(images_dir: str | Path, annotations_dir: str | Path, *, source: str | None = None,
@@ -401,7 +436,92 @@ def import_folders(mapping: Mapping[str | Path, str], *, root: str | Path | None
                 yield crop
 
 
+# ---------------------------------------------------------------------------------------------- photos
+
+
+def photo_crop(path: Path, label: str, *, source: str, root: Path, min_size: int, finder: FaceFinder,
+               report: Report) -> Crop | None:
+    """The largest face the detector is sure of in a whole photo of one class, in the SSD's framing."""
+    raw = read_source(path, report)
+    if raw is None or not report.first_time(raw[1], label, source):
+        return None
+    image = decode_or_report(raw[0], path, report)
+    if image is None:
+        return None
+    faces = [box for box, score in finder.find(image) if score >= PHOTO_MIN_SCORE]
+    if not faces:
+        report.warn(path, f"no face found with a score of {PHOTO_MIN_SCORE} or more")
+        return None
+    box = max(faces, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    if min(box[2] - box[0], box[3] - box[1]) < min_size:
+        report.too_small[source] += 1
+        return None
+    name = f"{source}_{safe_stem(path.stem)}_0"
+    if name in PHOTO_EXCLUDED:
+        return None
+    return Crop(crop_box(image, box), label, source, relative(path, root), raw[1], box, name,
+                reframe=_reframer(image, box, name))
+
+
+def import_photos(mapping: Mapping[str | Path, str], *, root: str | Path, min_size: int, finder: FaceFinder,
+                  report: Report) -> Iterator[Crop]:
+    """Face crops from folders of whole photos of one class each, e.g. {".../incorrect_mask": "incorrect_mask"}."""
+    for folder, label in mapping.items():
+        folder = Path(folder)
+        source = folder.resolve().parent.name
+        for path in list_images(folder):
+            report.folder_images[f"{source}/{folder.name}"] += 1
+            crop = photo_crop(path, label, source=source, root=Path(root), min_size=min_size, finder=finder,
+                              report=report)
+            if crop is not None:
+                yield crop
+
+
 # ------------------------------------------------------------------------------------- split and write
+
+
+def near_duplicate_keys(shared: Path) -> dict[str, str]:
+    """source_image → the sha1 that decides its split, for every photo a NEAR_DUPLICATES.tsv in `shared`
+    pairs with another: the sha1 of the group's first photo (face-mask-voc first, then ilc2021-train), so
+    near-duplicates share a split, and face-mask-voc-hires photos keep the split their low-resolution
+    copies had."""
+    parent: dict[str, str] = {}
+
+    def root_of(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for table in sorted(shared.glob(f"*/{NEAR_DUPLICATES}")):
+        for row in read_tsv(table):
+            a = f"{table.parent.name}/{row['new_file']}"
+            match = row["matches"]
+            b = (f"{table.parent.name}/{match.removeprefix('INTERNAL:')}" if match.startswith("INTERNAL:")
+                 else match.removeprefix("shared/datasets/"))
+            parent[root_of(a)] = root_of(b)
+    order = {"face-mask-voc": 0, "ilc2021-train": 1}
+    groups: dict[str, list[str]] = {}
+    for member in list(parent):
+        groups.setdefault(root_of(member), []).append(member)
+    keys = {}
+    for members in groups.values():
+        first = min(members, key=lambda m: (order.get(m.split("/")[0], 2), m))
+        path = shared / first
+        digest = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else None
+        keys.update({m: digest for m in members if digest})
+    return keys
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    """Rows of a tab-separated table whose first lines may be # comments."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t"))
+
+
+def group_near_duplicates(crops: Iterable[Crop], keys: dict[str, str]) -> Iterator[Crop]:
+    for crop in crops:
+        crop.image_hash = keys.get(crop.source_image, crop.image_hash)
+        yield crop
 
 
 def split_for(image_hash: str, val: float, test: float, seed: int = 42) -> str:
@@ -457,10 +577,14 @@ def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, te
     rows: list[dict[str, str]] = []
     used: set[str] = set()
     for crop in crops:
-        file = unique_file(crop, used)
-        write_jpeg(out / file, crop.pixels)
         # Synthetic masks only train: validation and test measure real photos.
         split = "train" if crop.synthetic else split_for(crop.image_hash, val, test, seed)
+        if split == "train" and crop.reframe is not None:
+            box, pixels = crop.reframe()
+            if min(pixels.shape[:2]) >= 2:
+                crop.box, crop.pixels = box, pixels
+        file = unique_file(crop, used)
+        write_jpeg(out / file, crop.pixels)
         rows.append(manifest_row(crop, file, split))
         if progress is not None and len(rows) % 500 == 0:
             print(f"  {len(rows)} crops written (now {crop.source})", file=progress, flush=True)
@@ -581,12 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("dataset"),
                         help="where to write <class>/*.jpg and manifest.csv; crops listed in an earlier "
                         "manifest that this run does not write again are deleted, nothing else is")
-    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES), metavar="SOURCE",
-                        help=f"which datasets to import, any of: {' '.join(SOURCES)}")
-    parser.add_argument("--min-size", type=int, default=32,
-                        help="skip VOC faces whose shorter side is below this many pixels in the original "
-                        "image, and class-folder crops smaller than this (too blurry to tell a mask worn "
-                        "right from one worn wrong)")
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(DEFAULT_SOURCES), metavar="SOURCE",
+                        help=f"which datasets to import, any of: {' '.join(SOURCES)} (face-mask-voc-hires and "
+                        "face-mask-voc hold the same photos: take one)")
+    parser.add_argument("--min-size", type=int, default=10,
+                        help="skip faces whose shorter side is below this many pixels in the original image, "
+                        "and class-folder crops smaller than this (10: the smallest faces YuNet finds)")
     parser.add_argument("--val", type=float, default=0.15, help="fraction of source images for validation")
     parser.add_argument("--test", type=float, default=0.15,
                         help="fraction of source images held out for the final test")
@@ -610,6 +734,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--min-size must be at least 1")
     if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
         parser.error("--val and --test must be fractions in [0, 1) that add up to less than 1")
+    if {"face-mask-voc", "face-mask-voc-hires"} <= set(args.sources):
+        parser.error("face-mask-voc and face-mask-voc-hires hold the same photos: take one")
     missing = [s for s in args.sources if not (args.shared / s).is_dir()]
     if missing:
         parser.error(f"not found in {args.shared}: {', '.join(missing)}")
@@ -628,7 +754,7 @@ def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report:
 def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     """The crops of every chosen source, with our label fixes unless --original-labels (DatasetError when
     label_fixes.csv is damaged: raised here, before anything is written)."""
-    crops = _imported_crops(args, report)
+    crops = group_near_duplicates(_imported_crops(args, report), near_duplicate_keys(args.shared))
     return crops if args.original_labels else fix_labels(crops, read_label_fixes(), report)
 
 
@@ -640,6 +766,10 @@ def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
         if source in VOC_SOURCES:
             yield from import_voc(base / "images", base / "annotations", source=source, root=args.shared,
                                   min_size=args.min_size, report=report)
+        elif source in PHOTO_SOURCES:
+            mapping = {base / folder: label for folder, label in PHOTO_SOURCES[source].items()}
+            yield from import_photos(mapping, root=args.shared, min_size=args.min_size,
+                                     finder=load_face_finder("yunet"), report=report)
         else:
             mapping = {base / folder: label for folder, label in FOLDER_SOURCES[source].items()}
             yield from import_folders(mapping, root=args.shared, min_size=args.min_size, report=report,

@@ -62,12 +62,22 @@ SIZE_BINS: tuple[tuple[str, float, float], ...] = (
     (">=128", 128, math.inf),
 )
 SPLITS = ("train", "val", "test")
+# Framings of a ground-truth face besides the SSD's, as (name: margin added on each side, as a fraction of the
+# box's size): a user's own tight box, one with a margin, and a loose one.
+FRAMINGS = {"box": 0.0, "box+10%": 0.10, "box+25%": 0.25}
 SHEET_SIZE = 64  # examples on each contact sheet
 MISSED_COLOR, UNMATCHED_COLOR = (0, 165, 255), (255, 0, 255)
 BATCH_SIZE = 32
 
 
 # ----------------------------------------------------------------------------------------------- metrics
+
+
+def widened(box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
+    """The box with `margin` of its width and height added on each side."""
+    x1, y1, x2, y2 = box
+    dx, dy = margin * (x2 - x1), margin * (y2 - y1)
+    return x1 - dx, y1 - dy, x2 + dx, y2 + dy
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -195,6 +205,7 @@ class _Tally:
     pipeline_small: int = 0
     crops: list[tuple[GroundTruth, np.ndarray]] = field(default_factory=list)
     crops_small: int = 0
+    framings: dict[str, list[tuple[GroundTruth, np.ndarray]]] = field(default_factory=dict)
 
 
 def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None = None) -> set[str]:
@@ -301,6 +312,11 @@ def _score_image(image: str, frame: np.ndarray, gts: list[GroundTruth], detector
         if big:
             probs = detector.classify([crop_box(frame, g.frame_box) for g in big])
             tally.crops += list(zip(big, np.asarray(probs, dtype=float), strict=True))
+            h, w = frame.shape[:2]
+            for name, margin in FRAMINGS.items():
+                boxes = [clip_box(widened(g.box, margin), w, h) for g in big]
+                probs = detector.classify([crop_box(frame, b) for b in boxes])
+                tally.framings.setdefault(name, []).extend(zip(big, np.asarray(probs, dtype=float), strict=True))
 
 
 def _short_side(box: Sequence[float]) -> float:
@@ -470,6 +486,8 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
     if crops:
         result["crops"] = {"on": f"ground-truth boxes {GT_BOXES}, cropped as for training",
                            **_classification(tally.crops, tally.crops_small)}
+        result["framings"] = {name: _classification(scored, tally.crops_small)
+                              for name, scored in tally.framings.items()}
     return result
 
 
@@ -612,6 +630,17 @@ def classification_summary(title: str, metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def framings_text(result: dict) -> str:
+    """The classifier on the same ground-truth faces cropped in each framing: how much the crop matters."""
+    rows = [["framing", "faces", "macro-F1", "incorrect P", "incorrect R", "incorrect AP"]]
+    for name, m in {"ssd": result["crops"], **result["framings"]}.items():
+        inc = m["per_class"]["incorrect_mask"] if m["n"] else {}
+        rows.append([name, m["n"], _fmt(m["macro_f1"]), _fmt(inc.get("precision")), _fmt(inc.get("recall")),
+                     _fmt(m["ranking"]["incorrect_mask"]["average_precision"] if m["ranking"] else None)])
+    return "classifier alone on ground-truth faces by framing (ssd: as the SSD frames them; box+N%: the " \
+           "annotated box widened by N% a side)\n" + _table(rows)
+
+
 def ranking_text(ranking: dict) -> str:
     """One row per measure, one column per class: what a threshold could get out of the probabilities."""
     measures = list(next(iter(ranking.values())))
@@ -636,7 +665,8 @@ def summary_text(result: dict) -> str:
         f"{k} {v['right']}/{v['faces']} = {_fmt(v['share'])}" for k, v in result["end_to_end"].items()), ""]
     parts += [classification_summary(f"full pipeline, {result['classification']['on']}", result["classification"])]
     if "crops" in result:
-        parts += ["", classification_summary(f"classifier alone, {result['crops']['on']}", result["crops"])]
+        parts += ["", classification_summary(f"classifier alone, {result['crops']['on']}", result["crops"]),
+                  "", framings_text(result)]
     skipped = {**result["images_skipped"], **result["ignored_objects"]}
     if skipped or result["unknown_labels"]:
         parts.append(f"skipped: {skipped}; unknown labels: {result['unknown_labels']}")

@@ -253,10 +253,16 @@ def test_duplicates_are_found_across_sources(shared: Path):
 # -------------------------------------------------------------------------------------------------- CLI
 
 
+OLD_SOURCES = ["--sources", "face-mask-voc", "ilc2021-train", "mask-nomask-real", "maskedfacenet"]
+
+
 def run_cli(shared: Path, out: Path, *extra: str, monkeypatch=None) -> int:
+    """The dataset tool on the miniature, with the sources it holds and faces of 32 px or more."""
     if monkeypatch is not None:
         monkeypatch.setattr(ds, "SSDRecropper", lambda: stub_recrop)
-    return ds.main(["--shared", str(shared), "--out", str(out), "--val", "0.3", "--test", "0.3", *extra])
+    defaults = [*([] if "--sources" in extra else OLD_SOURCES),
+                *([] if "--min-size" in extra else ["--min-size", "32"])]
+    return ds.main(["--shared", str(shared), "--out", str(out), "--val", "0.3", "--test", "0.3", *defaults, *extra])
 
 
 def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, monkeypatch):
@@ -280,7 +286,8 @@ def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, mon
     row = next(r for r in rows if r["file"] == "incorrect_mask/face-mask-voc_scene_a_1.jpg")
     assert row["source_image"] == "face-mask-voc/images/scene_a.jpg" and row["source"] == "face-mask-voc"
     x1, y1, x2, y2 = map(int, row["box"].split())
-    assert (x1, y1, x2, y2) == ds.expand_to_detector_box((100, 20, 160, 90), 300, 200)
+    ssd = ds.expand_to_detector_box((100, 20, 160, 90), 300, 200)
+    assert ((x1, y1, x2, y2) == ssd) == (row["split"] != "train")  # training faces are framed at random
     big = next(r for r in rows if r["file"] == "without_mask/mask-nomask-real_n0_0.jpg")
     assert cv2.imread(str(out / big["file"])).shape == (171, 256, 3)  # 600x400 shrunk
     assert next(r for r in rows if r["source"] == "maskedfacenet")["box"] == "64 48 192 208"
@@ -385,9 +392,88 @@ def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
 
 
 @pytest.mark.parametrize("args", [["--val", "0.6", "--test", "0.5"], ["--min-size", "0"],
-                                  ["--sources", "face-mask-voc", "mask-nomask-real"]])
+                                  ["--sources", "face-mask-voc", "mask-nomask-real"],
+                                  ["--sources", "face-mask-voc", "face-mask-voc-hires"]])
 def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
     (tmp_path / "shared" / "face-mask-voc").mkdir(parents=True)
     with pytest.raises(SystemExit) as e:
         ds.main(["--shared", str(tmp_path / "shared"), *args])
     assert e.value.code == 2
+
+
+# ------------------------------------------------------------------ framing, photos, near-duplicates
+
+
+def test_random_framing_runs_from_tighter_than_the_box_to_a_quarter_margin():
+    rng = np.random.default_rng(0)
+    box = (100, 100, 200, 300)  # 100 x 200
+    framed = np.array([ds.random_framing(box, rng) for _ in range(2000)])
+    left, top = 100 - framed[:, 0], 100 - framed[:, 1]  # margins, in pixels
+    right, bottom = framed[:, 2] - 200, framed[:, 3] - 300
+    slack = ds.TRAIN_SHIFT
+    for margin, size in ((left, 100), (right, 100), (top, 200), (bottom, 200)):
+        assert margin.min() >= (ds.TRAIN_MARGIN[0] - slack) * size - 1e-9
+        assert margin.max() <= (ds.TRAIN_MARGIN[1] + slack) * size + 1e-9
+        assert margin.min() < 0 < margin.max()  # tighter and looser framings both occur
+        assert margin.max() > 0.2 * size
+
+
+def test_training_faces_are_framed_at_random_and_the_others_as_the_ssd_frames(shared, tmp_path, monkeypatch):
+    img, ann = shared / "ilc2021-train" / "images", shared / "ilc2021-train" / "annotations"
+    gt = (40, 40, 100, 110)
+    for i in range(20):
+        noise_image(img / f"p{i}.jpg", 200, 200, 300 + i)
+        voc_xml(ann / f"p{i}.xml", f"p{i}.jpg", (200, 200), [("with_mask", gt)])
+    assert run_cli(shared, tmp_path / "out", "--sources", "ilc2021-train", monkeypatch=monkeypatch) == 0
+    rows = read_rows(tmp_path / "out")
+    ssd = " ".join(map(str, ds.expand_to_detector_box(gt, 200, 200)))
+    train = [r for r in rows if r["split"] == "train"]
+    assert train and all(r["box"] != ssd for r in rows if r["split"] == "train")
+    assert len({r["box"] for r in train}) == len(train)  # each face its own framing
+    assert all(r["box"] == ssd for r in rows if r["split"] != "train")
+    for row in train:  # the crop on disk is the recorded box
+        x1, y1, x2, y2 = map(int, row["box"].split())
+        assert cv2.imread(str(tmp_path / "out" / row["file"])).shape[:2] == (y2 - y1, x2 - x1)
+
+
+class StubFinder:
+    """Two faces in every photo: a small sure one and a larger one."""
+
+    def find(self, image):
+        return [((10, 10, 30, 30), 0.99), ((40, 40, 100, 110), 0.9), ((0, 0, 90, 90), 0.5)]
+
+
+def test_photo_sources_keep_the_largest_sure_face(tmp_path: Path, capsys):
+    folder = tmp_path / "shared" / "seed-kaggle-incorrect" / "incorrect_mask"
+    noise_image(folder / "a.jpg", 160, 160, 1)
+    noise_image(folder / "incorrect-mask-29.jpg", 160, 160, 2)  # left out by eye
+    (folder / "b.jpg").write_bytes(b"broken")
+    report = ds.Report()
+    crops = list(ds.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=10,
+                                  finder=StubFinder(), report=report))
+    assert [(c.name, c.box, c.label, c.pixels.shape[:2]) for c in crops] == [
+        ("seed-kaggle-incorrect_a_0", (40, 40, 100, 110), "incorrect_mask", (70, 60))]
+    assert crops[0].source_image == "seed-kaggle-incorrect/incorrect_mask/a.jpg"
+    assert report.unreadable == [str(folder / "b.jpg")]
+    too_small = list(ds.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=80,
+                                      finder=StubFinder(), report=ds.Report()))
+    assert too_small == []
+
+
+def test_near_duplicates_share_the_split_of_the_group_s_first_photo(tmp_path: Path):
+    shared = tmp_path / "shared"
+    old = noise_image(shared / "face-mask-voc" / "images" / "a.jpg", 50, 50, 1)
+    noise_image(shared / "face-mask-voc-hires" / "images" / "1.jpg", 150, 150, 2)
+    noise_image(shared / "seed-kaggle-incorrect" / "incorrect_mask" / "x.jpg", 80, 80, 3)
+    noise_image(shared / "seed-kaggle-incorrect" / "incorrect_mask" / "y.jpg", 80, 80, 4)
+    header = "# comment\nnew_file\tmatches\tdhash\tdhash_mirrored\tahash\tverdict\n"
+    (shared / "face-mask-voc-hires" / "NEAR_DUPLICATES.tsv").write_text(
+        header + "images/1.jpg\tshared/datasets/face-mask-voc/images/a.jpg\t1\t29\t1\tlikely\n")
+    (shared / "seed-kaggle-incorrect" / "NEAR_DUPLICATES.tsv").write_text(
+        header + "incorrect_mask/x.jpg\tshared/datasets/face-mask-voc-hires/images/1.jpg\t0\t30\t0\tlikely\n"
+        "incorrect_mask/y.jpg\tINTERNAL:incorrect_mask/x.jpg\t0\t30\t0\tlikely\n")
+    keys = ds.near_duplicate_keys(shared)
+    first = ds.hashlib.sha1(old.read_bytes()).hexdigest()
+    assert keys == {name: first for name in ("face-mask-voc/images/a.jpg", "face-mask-voc-hires/images/1.jpg",
+                                             "seed-kaggle-incorrect/incorrect_mask/x.jpg",
+                                             "seed-kaggle-incorrect/incorrect_mask/y.jpg")}

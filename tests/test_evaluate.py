@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # ------------------------------------------------------------------------------------------------ metrics
 
 
+def test_widened_adds_the_margin_on_each_side():
+    assert ev.widened((10, 20, 30, 60), 0.1) == pytest.approx((8, 16, 32, 64))
+    assert ev.widened((10, 20, 30, 60), 0.0) == (10, 20, 30, 60)
+
+
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
@@ -268,6 +273,10 @@ def test_evaluate_voc_counts_detection_and_classification(voc):
     k = r["crops"]  # every face, GT7's 1-pixel crop unusable
     assert k["n"] == 6 and k["unclassifiable"] == 1
     assert k["confusion"] == [[2, 0, 1], [0, 1, 0], [0, 0, 2]]
+    assert list(r["framings"]) == ["box", "box+10%", "box+25%"]
+    for m in r["framings"].values():  # the same faces in other framings: the colour stub says the same
+        assert (m["n"], m["unclassifiable"], m["confusion"]) == (6, 1, k["confusion"])
+    assert "box+25%" in ev.framings_text(r)
     assert k["accuracy"] == pytest.approx(5 / 6)
 
 
