@@ -268,7 +268,7 @@ class FrameReader:
                 return True
             if failures < MAX_BAD_READS:
                 return False
-        if self.network and self._reconnect(stalled, resume=self.frames_read + self.skipped):
+        if self.network and self.reconnect and self._reconnect(stalled, resume=self.frames_read + self.skipped):
             return False
         if not self.lost and self.frame_count > 0 and self.frames_read + self.skipped < self.frame_count - 1:
             warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
