@@ -13,9 +13,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
-from .errors import FacemaskError, SourceError
+from .errors import FacemaskError, SourceError, printable
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
-from .images import IMAGE_SUFFIXES, find_images
+from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import Terminated, exit_status, sigterm_as_exception
 from .outputs import Input, Output, check_outputs
 
@@ -30,7 +30,7 @@ def _run(main, args) -> int:
             absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
             main(args)
     except FacemaskError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
@@ -298,7 +298,9 @@ def video_parser() -> argparse.ArgumentParser:
     live.add_argument("--reconnect", type=int_range(0, 1000), default=5, metavar="N",
                       help="when a camera or stream stops delivering frames, reopen it up to N times, waiting "
                            "0.5, 1, 2 ... (at most 30) seconds before each attempt; then end with an error "
-                           "(0: end at once). Counted per outage; files are not reopened")
+                           "(0: end at once). Counted per outage. A video file, even one served over http://, "
+                           "ends at its end; one whose connection drops before its end is reopened and goes on "
+                           "where it stopped")
     live.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                       help="a camera or stream that delivers no frame for this long counts as stopped")
     alerts = p.add_argument_group("alerts and event log")
@@ -307,7 +309,9 @@ def video_parser() -> argparse.ArgumentParser:
                              "mask this long: video time for a file, the wall clock for a camera or stream")
     alerts.add_argument("--on-alert", metavar="CMD",
                         help="shell command to run on each alert, with the event as one JSON line on its stdin; "
-                             "it runs in the background and never slows the video (a failure is one warning)")
+                             "it runs in the background and never slows the video (a failure is one warning). "
+                             "Each is killed, with whatever it started, after 30 s; at the end the run waits "
+                             "for them 5 s at most, then kills them and drops the alerts not yet passed on")
     alerts.add_argument("--log", metavar="FILE",
                         help="append one JSON line per alert and per ended track (time, track ID, label "
                              "history, box, frame index) to FILE, flushed as written")
@@ -378,7 +382,14 @@ def image_parser() -> argparse.ArgumentParser:
                    help="also take the images in sub-folders; copies keep the sub-folder layout")
     p.add_argument("-o", "--output", default="annotated", metavar="DIR",
                    help="folder for the annotated copies, under the images' own names")
-    p.add_argument("--csv", metavar="FILE", help="the CSV of faces; default DIR/faces.csv")
+    p.add_argument("--csv", metavar="FILE", help="the CSV of faces; default DIR/faces.csv (a cell that a "
+                   "spreadsheet would run as a formula, such as a file name starting with =, gets a leading ')")
+    p.add_argument("--max-image-mb", type=float_range(0.0, 1e6, low_included=False), default=100.0, metavar="MB",
+                   help="skip, with a warning, an image file larger than this, before reading it into memory")
+    p.add_argument("--max-megapixels", type=float_range(0.0, 1e6, low_included=False), default=100.0,
+                   metavar="MP",
+                   help="skip, with a warning, an image whose header declares more than this many million pixels, "
+                        "before decoding it (a 100 kB PNG can declare 32000x32000: 3 GB once decoded)")
     _model_arguments(p)
     return p
 
@@ -390,7 +401,8 @@ def _image(args) -> None:
     if not args.paths:
         raise FacemaskError(f"no images in {args.image} (looked for {', '.join(IMAGE_SUFFIXES)})")
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
-    summary = detect_images(detector, args.paths, args.image, args.output, args.csv)
+    with image_limits(args.max_image_mb, args.max_megapixels):
+        summary = detect_images(detector, args.paths, args.image, args.output, args.csv)
     print(summary)
     if summary.images:
         print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {args.csv}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .classifier import INPUT_SIZE, model_input
-from .errors import DatasetError, ImageError
+from .errors import DatasetError, ImageError, warn
 from .files import read_csv
 from .images import IMAGE_SUFFIXES, list_images, load_image
 from .labels import CLASSES, canonical_label
@@ -83,7 +83,7 @@ def load_dataset(root: str | Path) -> Dataset:
             if min(image.shape[:2]) < 2:
                 raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels, too small to learn from")
         except ImageError as e:
-            print(f"warning: skipping unreadable image {e}", file=sys.stderr)
+            warn(f"skipping unreadable image {e}")
             bad += 1
         else:
             images[len(kept)] = model_input(image)

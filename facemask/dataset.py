@@ -29,9 +29,9 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from facemask.errors import DatasetError
+from facemask.errors import DatasetError, ImageError, ImageTooLarge, printable
 from facemask.faces import Box, FaceFinder, SSDFaceFinder, load_face_finder
-from facemask.images import IMAGE_SUFFIXES, decode_image, list_images
+from facemask.images import IMAGE_SUFFIXES, decode_image, list_images, read_bytes
 from facemask.label_fixes import fixed_label, read_label_fixes
 from facemask.labels import CLASSES, canonical_label
 
@@ -123,7 +123,7 @@ class Report:
 
     def warn(self, path: str | Path, reason: str) -> None:
         """Print and keep one warning line about a skipped file."""
-        line = f"warning: skipped {path}: {reason}"
+        line = f"warning: skipped {printable(str(path))}: {printable(reason)}"
         self.warnings.append(line)
         print(line, file=self.stream if self.stream is not None else sys.stderr, flush=True)
 
@@ -141,12 +141,12 @@ class Report:
 
 
 def read_source(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
-    """The file's bytes and their sha1; None (with a warning) when the file cannot be read."""
+    """The file's bytes and their sha1; None (with a warning) when the file cannot be read, or is too large."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as e:
+        data = read_bytes(path)
+    except ImageError as e:
         report.unreadable.append(str(path))
-        report.warn(path, f"cannot read: {e.strerror or e}")
+        report.warn(path, f"cannot read: {str(e).removeprefix(f'{path}: ')}")
         return None
     return data, hashlib.sha1(data.tobytes()).hexdigest()
 
@@ -161,8 +161,14 @@ def load_image(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
 
 
 def decode_or_report(data: np.ndarray, path: Path, report: Report) -> np.ndarray | None:
-    """The decoded image; None, with the file named once as unreadable, when the bytes are no image."""
-    image = decode_image(data)
+    """The decoded image; None, with the file named once as unreadable, when the bytes are no image or declare
+    too many pixels."""
+    try:
+        image = decode_image(data)
+    except ImageTooLarge as e:
+        report.unreadable.append(str(path))
+        report.warn(path, str(e))
+        return None
     if image is None:
         report.unreadable.append(str(path))
         report.warn(path, "not a readable image (corrupt or truncated)")

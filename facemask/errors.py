@@ -1,6 +1,9 @@
 """Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback."""
 
+import re
 import sys
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class FacemaskError(RuntimeError):
@@ -27,6 +30,21 @@ class ImageError(FacemaskError):
     """An image file that cannot be read: missing, empty, truncated, or no image at all."""
 
 
+class ImageTooLarge(ImageError):
+    """An image file bigger, or declaring more pixels, than the caps allow: decoding it could exhaust memory.
+    `flag` names the option of the image script that raises the cap."""
+
+    def __init__(self, message: str, flag: str = ""):
+        super().__init__(message)
+        self.flag = flag
+
+
+def printable(text: str) -> str:
+    """`text` as one line, its control characters escaped (a newline as \\n): a file name with a newline or a
+    terminal escape sequence in it must not forge a second message, or rewrite the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def warn(message: str) -> None:
     """One line on stderr for something skipped or retried: the run goes on."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)

@@ -42,7 +42,7 @@ from .cli import (
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
-from .faces import Box, FaceDetectorError, face_finder_kind, load_face_finder
+from .faces import Box, FaceDetectorError, face_finder_kind, iou, load_face_finder
 from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
@@ -78,17 +78,6 @@ def widened(box: Sequence[float], margin: float) -> tuple[float, float, float, f
     x1, y1, x2, y2 = box
     dx, dy = margin * (x2 - x1), margin * (y2 - y1)
     return x1 - dx, y1 - dy, x2 + dx, y2 + dy
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when they do not overlap or are empty."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def match(

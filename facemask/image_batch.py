@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detector import MaskDetector
-from .errors import warn
+from .errors import ImageError, ImageTooLarge, warn
 from .files import atomic_path
-from .images import read_image, write_image
+from .images import load_image, write_image
 from .labels import CLASSES, DISPLAY_NAMES
 from .overlay import draw_faces
 
 CSV_FIELDS = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 
 @dataclass
@@ -46,9 +47,8 @@ def detect_images(
     summary, rows = ImageSummary(), []
     try:
         for path in paths:
-            image = read_image(path)
+            image = _read(path)
             if image is None:
-                warn(f"cannot read {path}: skipped")
                 summary.unreadable += 1
                 continue
             faces = detector.detect(image)
@@ -64,8 +64,28 @@ def detect_images(
     return summary
 
 
+def _read(path: Path):
+    """The image, or None after one warning that says why it is skipped (and, when it is too large, which
+    option raises the cap)."""
+    try:
+        return load_image(path)
+    except ImageTooLarge as e:
+        warn(f"cannot read {e}: skipped ({e.flag} raises the limit)")
+    except ImageError as e:
+        warn(f"cannot read {e}: skipped")
+    return None
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell that a spreadsheet shows as text: a file named "=HYPERLINK(...).jpg" must not
+    become a formula in the user's spreadsheet, so such text gets a leading apostrophe (OWASP's advice)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(path: str | Path, rows: list[tuple]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_FIELDS)
-        writer.writerows(rows)
+        writer.writerows([csv_cell(v) for v in row] for row in rows)

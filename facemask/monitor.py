@@ -22,6 +22,7 @@ from .faces import Box
 from .images import write_image
 from .labels import DISPLAY_NAMES
 from .overlay import draw_banner, draw_tally
+from .stream import redact
 from .tracking import Track, Tracker
 
 ALERT_LABELS = frozenset({"without_mask", "incorrect_mask"})
@@ -57,7 +58,7 @@ class Monitor:
     def __init__(self, tracker: Tracker, config: MonitorConfig | None = None, source: str = ""):
         self.tracker = tracker
         self.config = config or MonitorConfig()
-        self.source = source
+        self.source = redact(source)  # what the log and --on-alert commands receive: never a password
         self.people: Counter = Counter()  # ended tracks by majority label: unique people per class
         self.alerts = 0
         self._persons: dict[int, _Person] = {}
@@ -87,7 +88,7 @@ class Monitor:
         return events + [self._end(track, index, now) for track in self.tracker.pop_ended()]
 
     def close(self, index: int, now: float) -> None:
-        """The source has ended: end the tracks still open, wait for queued commands, close the log."""
+        """The source has ended: end the tracks still open, give queued commands a few seconds, close the log."""
         try:
             for track in self.tracker.end_all():
                 self._end(track, index, now)

@@ -1,8 +1,12 @@
 """Frames in and out on their own threads, so decoding and encoding overlap with detection.
 
-Sources fail in two ways, and each is met differently:
+What a source is follows from what the opened capture reports, not from its name: one with a frame count is a
+file, wherever it comes from (a path, file://, or http:// serving a video file), and ends at its end; a camera,
+or a URL without a frame count, is live. Sources fail in three ways, and each is met differently:
   a file has damaged frames or is cut short: the damaged frames are skipped, and it ends where it can no longer
   be read, as if that were its end;
+  a file over the network stops delivering before its end: it is reopened like a live source, and the frames
+  already delivered are skipped, so that nothing is replayed;
   a camera or network stream stops delivering, by failed reads or by reads that never return: after
   `timeout` seconds without a frame it is reopened, up to `reconnect` times per outage, waiting 0.5, 1, 2 ...
   (at most 30) seconds before each attempt, with one line on stderr per attempt. If it never comes back,
@@ -11,6 +15,7 @@ Sources fail in two ways, and each is met differently:
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import re
@@ -30,26 +35,70 @@ FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv"
 READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
 FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # seconds before the first reconnection attempt; the most between two
 MAX_BAD_READS = 30  # failed reads in a row after which a file counts as ended (a damaged frame is one failed read)
+DEFAULT_FPS = 30.0  # the frame rate assumed for a source that reports none
+MIN_FPS, MAX_FPS = 1e-3, 1000.0  # a reported frame rate outside these is a broken header, not a real rate
+MAX_FRAME_COUNT = 2**31  # a reported frame count above this is FFmpeg's "unknown", not a count
 _END = object()
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@", re.IGNORECASE)
+_PARAMETER = re.compile(r"([?&;])([^=&;#\s]+)=([^&;#\s]*)")
+_SECRET_NAMES = re.compile(
+    r"(?:^|[_.-])(?:pass|passwd|password|pwd|pw|token|secret|key|apikey|auth|authorization|sig|signature"
+    r"|credentials?|session|sessionid|sid|code)$|(?:password|passwd|token|secret|key|signature|credential)$",
+    re.IGNORECASE,
+)
 
 
-def is_live(source: int | str) -> bool:
-    """Cameras and network streams run in real time: a slow consumer must skip frames, not fall behind."""
-    return isinstance(source, int) or "://" in str(source)
+def is_network(source: int | str) -> bool:
+    """A URL other than file://: opening and reading it may block, and a connection that drops is worth
+    reopening."""
+    return isinstance(source, str) and "://" in source and not source.lower().startswith("file:")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of any URL in it hidden: a password (or a user name that is a token) before
+    the @, and query parameters such as password=, token=, key=. Everything the tool writes about a source
+    goes through here, since logs and alert commands' input end up in places the camera's password must not."""
+    def userinfo(match: re.Match) -> str:
+        user, colon, _ = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:***@" if colon else f"{match.group(1)}***@"
+
+    def parameter(match: re.Match) -> str:
+        secret = _SECRET_NAMES.search(match.group(2)) and match.group(3)
+        return f"{match.group(1)}{match.group(2)}=***" if secret else match.group(0)
+
+    return _PARAMETER.sub(parameter, _USERINFO.sub(userinfo, text))
 
 
 def source_name(source: int | str) -> str:
-    """How messages name a source: "camera 0", or the path or URL with any password hidden."""
+    """How messages, logs and alerts name a source: "camera 0", or the path or URL with its credentials hidden."""
     if isinstance(source, int):
         return f"camera {source}"
-    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", str(source))
+    return redact(str(source))
+
+
+def frame_count(capture) -> int:
+    """The number of frames a capture says it holds; 0 when it does not know (a camera, a live stream)."""
+    try:
+        count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    except Exception:
+        return 0
+    return int(count) if math.isfinite(count) and 0 < count < MAX_FRAME_COUNT else 0
+
+
+def usable_fps(fps: float, name: str) -> float:
+    """The source's own frame rate, however slow (a 0.5 fps time-lapse is 0.5 fps: video time and the written
+    video depend on it); DEFAULT_FPS, with a warning, when it reports none or an impossible one."""
+    if math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS:
+        return fps
+    warn(f"{name} reports no usable frame rate ({fps:g} fps): assuming {DEFAULT_FPS:g} fps")
+    return DEFAULT_FPS
 
 
 def open_capture(source: int | str, timeout: float | None = None) -> cv2.VideoCapture:
     """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be.
 
     For a network stream, `timeout` bounds how long opening it and each read may block."""
-    if timeout and isinstance(source, str) and "://" in source:
+    if timeout and is_network(source):
         ms = int(timeout * 1000)
         capture = cv2.VideoCapture(
             source, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
@@ -60,9 +109,9 @@ def open_capture(source: int | str, timeout: float | None = None) -> cv2.VideoCa
         capture.release()
         if isinstance(source, int):
             raise SourceError(f"cannot open camera {source}: is a camera connected?")
-        if "://" in str(source):
+        if is_network(source):
             raise SourceError(f"cannot open the stream {source_name(source)}")
-        raise SourceError(f"cannot open video {source}: not a video, or damaged "
+        raise SourceError(f"cannot open video {source_name(source)}: not a video, or damaged "
                           "(an .mp4 cut short loses the index it needs)")
     return capture
 
@@ -151,15 +200,16 @@ class FrameReader:
     ):
         self.source = source
         self.name = source_name(source)
-        self.live = is_live(source)
-        self.reconnect = reconnect if self.live else 0
-        self.timeout = timeout if self.live else None
+        self.network = is_network(source)
         self.opener = opener or (lambda s: open_capture(s, timeout))
-        connection = _Connection(self.opener(source))
+        capture = self.opener(source)
+        self.frame_count = 0 if isinstance(source, int) else frame_count(capture)
+        self.live = isinstance(source, int) or (self.network and self.frame_count == 0)
+        self.reconnect = reconnect if self.live or self.network else 0
+        self.timeout = timeout if self.live or self.network else None
+        connection = _Connection(capture)
         self._connections = [connection]
-        fps = connection.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 1 <= fps <= 240 else 30.0
-        self.frame_count = 0 if self.live else int(connection.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = usable_fps(connection.get(cv2.CAP_PROP_FPS), self.name)
         self.connection = connection
         self.frames: queue.Queue = queue.Queue(maxsize=1 if self.live else queue_size)
         self.stopped = stop or threading.Event()
@@ -188,8 +238,10 @@ class FrameReader:
                         break
                 else:
                     failures += 1
-                    if self._file_ended(failures):
+                    if self._file_ended(result is None, failures):
                         break
+                    if result is None or failures >= MAX_BAD_READS:
+                        failures = 0  # a network file came back: what failed was the connection, no frame
         finally:
             self._retire(self.connection)
             self._put(_END, block=True)
@@ -207,19 +259,27 @@ class FrameReader:
         self.frames_read += 1
         self._put(frame)
 
-    def _file_ended(self, failures: int) -> bool:
-        """After a failed read of a file: its end, or a damaged frame to skip?"""
-        position = self.connection.get(cv2.CAP_PROP_POS_FRAMES)
-        at_end = self.frame_count > 0 and position >= self.frame_count
-        if at_end or failures >= MAX_BAD_READS:
-            if self.frame_count > 0 and self.frames_read + self.skipped < self.frame_count - 1:
-                warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
-                      "it is truncated or damaged")
-            return True
-        return False
+    def _file_ended(self, stalled: bool, failures: int) -> bool:
+        """After a failed read of a file: its end, or a damaged frame to skip, or a network file whose
+        connection dropped before its end, reopened where it stopped? True when the frames are over."""
+        if not stalled:  # the capture's thread is idle: its position can be asked
+            position = self.connection.get(cv2.CAP_PROP_POS_FRAMES)
+            if self.frame_count > 0 and position >= self.frame_count:
+                return True
+            if failures < MAX_BAD_READS:
+                return False
+        if self.network and self.reconnect and self._reconnect(stalled, resume=self.frames_read + self.skipped):
+            return False
+        if not self.lost and self.frame_count > 0 and self.frames_read + self.skipped < self.frame_count - 1:
+            warn(f"{self.name} ends after {self.frames_read} of its {self.frame_count} frames: "
+                 "it is truncated or damaged")
+        return True
 
-    def _reconnect(self, stalled: bool) -> bool:
-        """Reopen a live source that stopped delivering, with back-off; True once a frame came again."""
+    def _reconnect(self, stalled: bool, resume: int = 0) -> bool:
+        """Reopen a source that stopped delivering, with back-off; True once a frame came again.
+
+        `resume`: frames of a file already delivered, read and dropped after reopening it, since it starts
+        again from its first frame: a file is never replayed."""
         why = f"no frame for {self.timeout:g} s" if stalled else "it stopped delivering frames"
         self._retire(self.connection)
         for attempt in range(1, self.reconnect + 1):
@@ -233,7 +293,7 @@ class FrameReader:
             except Exception as e:  # SourceError, or whatever a backend raises
                 why = f"cannot reopen it ({e})"
                 continue
-            result = connection.read(self.timeout, self._closed)
+            result, caught_up = self._first_new_frame(connection, resume)
             if result is not None and result[0]:
                 self.connection = connection
                 self.reconnects += 1
@@ -241,12 +301,30 @@ class FrameReader:
                 self._frame(result[1])
                 return True
             self._retire(connection)
+            if resume and caught_up and result is not None:  # reopened, and nothing after what was delivered
+                return False  # the file's true end: its frame count was an estimate
             why = f"no frame for {self.timeout:g} s after reopening" if result is None else "no frame after reopening"
         if self.reconnect:
             self.lost = f"lost {self.name}: {why}; gave up after {self.reconnect} reconnection attempt(s)"
         else:
             self.lost = f"lost {self.name}: {why} (--reconnect N retries it)"
         return False
+
+    def _first_new_frame(self, connection: _Connection, resume: int) -> tuple[tuple | None, bool]:
+        """(the first good read of a reopened source past the `resume` frames it delivered before, or the
+        failed read when there is none; whether those frames were all read again). Each read, good or
+        damaged, is one frame."""
+        reads = failures = 0
+        while True:
+            result = connection.read(self.timeout, self._closed)
+            if result is None:
+                return None, reads >= resume
+            reads += 1
+            if reads > resume and result[0]:
+                return result, True
+            failures = 0 if result[0] else failures + 1
+            if failures >= MAX_BAD_READS:
+                return result, reads - failures >= resume
 
     def _put(self, item, block: bool = False) -> None:
         while not self._closed.is_set():

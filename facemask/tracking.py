@@ -12,19 +12,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .faces import Box, clamp_box
+from .faces import Box, clamp_box, iou
 from .labels import CLASSES
 
 FLOW_SCALE = 0.5  # optical flow on a half-size gray frame: precise enough for boxes, 4x cheaper
 CONFIDENT = 0.8  # a smoothed label at least this sure may skip some classifications
-
-
-def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass

@@ -158,8 +158,8 @@ def run(
     is returned with `interrupted` set to the signal. A live source that stops delivering is reopened up to
     `reconnect` times (see stream.FrameReader); `opener` opens the capture in its place (for tests).
 
-    Alerts go by video time for a file, so that a file gives the same alerts however fast it is processed,
-    and by the wall clock for a camera or a stream."""
+    Alerts go by video time for a file (at its own frame rate, however slow), so that a file gives the same
+    alerts however fast it is processed, and by the wall clock for a camera or a stream."""
     if display:
         check_display()
     start = time.perf_counter()

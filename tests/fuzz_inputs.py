@@ -16,9 +16,11 @@ import json
 import math
 import os
 import stat
+import struct
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -40,6 +42,7 @@ from facemask.image_batch import detect_images
 from facemask.images import load_image, read_image, to_bgr8, write_image
 from facemask.outputs import Input, Output, output_problems
 from facemask.overlay import draw_faces, draw_tally
+from facemask.stream import FrameReader
 
 DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, bool)
 SHAPES = ((0, 0), (0, 5), (1, 1), (1, 5000), (5000, 1), (2, 2), (9, 9), (10, 10), (37, 53), (240, 320))
@@ -255,6 +258,164 @@ def bad_files(folder: Path, rng) -> list[Path]:
     return files
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def declaring(fmt: str, width: int, height: int) -> bytes:
+    """A small file of format `fmt` whose header declares width x height pixels: decoding it would
+    allocate for all of them (a decompression bomb), whatever little data follows."""
+    if fmt == "png":
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 2048))
+                + _chunk(b"IEND", b""))
+    if fmt == "jpg":
+        jpeg = bytearray(cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+        sof = jpeg.index(b"\xff\xc0")
+        jpeg[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+        return bytes(jpeg)
+    if fmt == "bmp":
+        info = struct.pack("<IiiHHI", 40, width, height, 1, 24, 0)
+        return b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + info + bytes(64)
+    if fmt == "gif":
+        return b"GIF89a" + struct.pack("<HH", width, height) + bytes(64)
+    if fmt == "webp":
+        vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4) + (width - 1).to_bytes(3, "little") + (
+            height - 1).to_bytes(3, "little")
+        return b"RIFF" + struct.pack("<I", 4 + len(vp8x) + 64) + b"WEBP" + vp8x + bytes(64)
+    if fmt == "tif":
+        entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (277, 3, 3)]
+        ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", t, k, 1, v) for t, k, v in entries)
+        return b"II*\x00" + struct.pack("<I", 8) + ifd + bytes(4) + bytes(64)
+    return f"P6\n# a comment\n{width} {height}\n255\n".encode() + bytes(64)  # ppm
+
+
+def exif_jpeg(orientation: int, damage: str = "") -> bytes:
+    """A 40x24 JPEG carrying an EXIF Orientation tag, written by hand; `damage` spoils the EXIF block."""
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd
+    if damage == "offset":
+        tiff = b"MM\x00\x2a" + struct.pack(">I", 0xFFFFFF00) + ifd
+    elif damage == "count":
+        tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 0xFFFF) + ifd[2:]
+    elif damage == "cut":
+        tiff = tiff[:13]
+    exif = b"Exif\x00\x00" + tiff
+    image = np.zeros((24, 40, 3), np.uint8)
+    image[:, :20] = 255
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+
+
+def valid_upright(orientation: int):
+    """Orientations 5 to 8 swap width and height; any other value leaves the image as stored."""
+    def check(image) -> str | None:
+        problem = valid_bgr(image)
+        if problem or image is None:
+            return problem
+        expected = (40, 24) if 5 <= orientation <= 8 else (24, 40)
+        return None if image.shape[:2] == expected else f"shape {image.shape[:2]}, expected {expected}"
+
+    return check
+
+
+def refused_as_too_large(fn):
+    """The image must be refused before decoding: an ImageTooLarge, never pixels, never an allocation."""
+    def check() -> None:
+        try:
+            fn()
+        except FacemaskError as e:
+            if "limit" not in str(e):
+                raise AssertionError(f"refused for another reason: {e}") from None
+            raise
+        raise AssertionError("decoded an image over the pixel cap")
+
+    return check
+
+
+def fuzz_image_headers(fuzz: Fuzz, folder: Path) -> None:
+    """Headers declaring huge sizes in every format read, and JPEGs with every EXIF orientation."""
+    folder.mkdir()
+    sizes = ((32000, 32000), (65535, 65535), (16384, 16384), (200000, 600), (11000, 10000))  # all over 100 MP
+    largest = {"jpg": 65535, "gif": 65535, "webp": 16384}  # what the format's header can say
+    for fmt in ("png", "jpg", "bmp", "gif", "webp", "tif", "ppm"):
+        for width, height in sizes:
+            if max(width, height) > largest.get(fmt, 2**31 - 1):
+                continue
+            path = folder / f"declares_{width}x{height}.{fmt}"
+            path.write_bytes(declaring(fmt, width, height))
+            fuzz.check(f"load_image {path.name}", refused_as_too_large(lambda p=path: load_image(p)))
+            fuzz.check(f"read_image {path.name}", lambda p=path: read_image(p), valid_bgr)
+    for orientation in (*range(10), 255, 65535):
+        path = folder / f"exif{orientation}.jpg"
+        path.write_bytes(exif_jpeg(orientation))
+        fuzz.check(f"load_image {path.name}", lambda p=path: load_image(p), valid_upright(orientation))
+    for damage in ("offset", "count", "cut"):
+        path = folder / f"exif_{damage}.jpg"
+        path.write_bytes(exif_jpeg(6, damage))
+        fuzz.check(f"load_image {path.name}", lambda p=path: load_image(p), valid_bgr)
+
+
+class OddCapture:
+    """A capture reporting any frame rate and frame count, with `frames` frames to read."""
+
+    def __init__(self, fps: float, count: float, frames: int = 3):
+        self.fps, self.count, self.left = fps, count, frames
+
+    def read(self):
+        if self.left <= 0:
+            return False, None
+        self.left -= 1
+        return True, np.zeros((12, 16, 3), np.uint8)
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.count}.get(prop, 0.0)
+
+    def release(self):
+        pass
+
+
+def read_source(source, opener) -> tuple[float, int]:
+    reader = FrameReader(source, reconnect=0, timeout=2, opener=opener)
+    frames = sum(1 for _ in reader)
+    reader.close()
+    return reader.fps, frames
+
+
+def valid_fps(reported: float, frames: int, live: bool = False):
+    """A live source (a URL without a frame count) keeps only the newest frame: some may be dropped."""
+    def check(result) -> str | None:
+        fps, read = result
+        if not (1 <= read <= frames if live else read == frames):
+            return f"{read} frames read of {frames}"
+        usable = math.isfinite(reported) and 1e-3 <= reported <= 1000
+        expected = reported if usable else 30.0
+        return None if fps == expected else f"fps {fps}, expected {expected}"
+
+    return check
+
+
+def fuzz_frame_rates(fuzz: Fuzz, folder: Path) -> None:
+    """Sources whatever frame rate and count they report, and real files at odd frame rates."""
+    rates = (0.0, -1.0, math.nan, math.inf, -math.inf, 1e-9, 1e-3, 0.5, 1.0, 29.97, 240.0, 1000.0, 90000.0, 1e300)
+    counts = (0.0, -1.0, math.nan, math.inf, 1e20, 3.0, 2.0**31)
+    for fps in rates:
+        for count in counts:
+            for source in ("clip.mp4", "http://cam/clip.mp4", "file:///clip.mp4"):
+                live = source.startswith("http") and not (math.isfinite(count) and 0 < count < 2**31)
+                fuzz.check(f"read {source} reporting {fps} fps and {count} frames",
+                           lambda s=source, f=fps, c=count: read_source(s, lambda _: OddCapture(f, c)),
+                           valid_fps(fps, 3, live))
+    folder.mkdir()
+    for fps in (0.5, 1.0, 7.5, 120.0, 1000.0):
+        path = folder / f"at_{fps}.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (32, 24))
+        for i in range(4):
+            writer.write(np.full((24, 32, 3), 40 * i, np.uint8))
+        writer.release()
+        fuzz.check(f"read {path.name}", lambda p=path: read_source(str(p), None), valid_fps(fps, 4))
+
+
 def fuzz_files(fuzz: Fuzz, detector: MaskDetector, folder: Path, rng) -> None:
     (folder / "in").mkdir()
     files = bad_files(folder / "in", rng)
@@ -434,6 +595,8 @@ def main() -> None:
         fuzz_cards(fuzz, Path(args.model), Path(tmp), rng)
         fuzz_model_shapes(fuzz, Path(tmp))
         fuzz_outputs(fuzz, Path(tmp))
+        fuzz_image_headers(fuzz, Path(tmp) / "headers")
+        fuzz_frame_rates(fuzz, Path(tmp) / "rates")
     fuzz_arguments(fuzz)
     fuzz_arrays(fuzz, detector, rng)
     fuzz_borders(fuzz, detector)

@@ -110,13 +110,22 @@ def test_a_face_filling_a_1080p_frame_is_found_by_the_downscaled_pass(monkeypatc
 
 
 @pytest.mark.parametrize(("size", "expected"), [
-    ((640, 480), [1.0, 0.5]),
-    ((1280, 720), [1.0, 0.5, 0.25]),
+    ((640, 480), [1.0, 1 / 3]),
+    ((1280, 720), [1.0, 160 / 720]),
     ((300, 200), [1.0]),
-    ((4000, 3000), [1.0, 0.5, 0.25, 0.125, 0.0625]),
+    ((4000, 3000), [1.0, 1 / 8, 160 / 3000]),
 ])
 def test_yunet_scales_reach_faces_as_large_as_the_frame(size, expected):
-    assert yunet_scales(*size) == expected
+    assert yunet_scales(*size) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("frame_size", "face_height"), [((640, 480), 450), ((1920, 1080), 600)])
+def test_faces_of_any_size_up_to_the_whole_frame_are_found(frame_size, face_height):
+    frame = close_up(face_height)
+    frame = cv2.resize(frame, frame_size) if frame_size != (1920, 1080) else frame
+    (box, score), = YuNetFaceFinder().find(frame)
+    expected = face_height * frame_size[1] / 1080
+    assert score > 0.9 and abs((box[3] - box[1]) / expected - 1) < 0.15
 
 
 def test_the_shipped_yunet_model_is_the_official_file():
