@@ -161,10 +161,8 @@ def train_parser() -> argparse.ArgumentParser:
                         "across epochs (epoch e trains on view e mod VIEWS)")
     p.add_argument("--fine-tune", type=layer_count, default="all", metavar="N",
                    help="after training the head, also train MobileNetV2 with it (BatchNorm stays frozen): 'all' "
-                        "(default) trains every layer on a fresh augmentation of each image every epoch, 6 to 7 "
-                        "minutes an epoch on 2 CPU cores; N trains only the last N layers on cached features, "
-                        "minutes in all (29: the fast recipe, about 18 minutes with --fine-tune-epochs 8); 0: the "
-                        "head alone")
+                        "trains every layer on a fresh augmentation of each image every epoch; N trains only the "
+                        "last N layers on cached features, much faster; 0: the head alone")
     p.add_argument("--fine-tune-epochs", type=int_range(1, 100_000), default=6, help="epochs of the fine-tuning phase")
     p.add_argument("--fine-tune-learning-rate", type=learning_rate, default=3e-5,
                    help="Adam's initial rate when fine-tuning")
@@ -180,8 +178,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=42, help="seed for the split, augmentation and initial weights")
     p.add_argument("--members", type=int_range(1, 100), default=1, metavar="N",
                    help="train N models, with seeds SEED, SEED+1, ..., and save one model that averages their "
-                        "probabilities: it ranks incorrectly worn masks better than either of two runs alone, at N "
-                        "times the training time and the time per face")
+                        "probabilities, at N times the training time and the time per face")
     p.add_argument("--weights", choices=("imagenet", "none"), default="imagenet",
                    help="start MobileNetV2 from ImageNet weights, or from random ones (for tests)")
     p.add_argument("--no-tflite", action="store_true", help="do not export the faster .tflite twin of the model")
@@ -286,8 +283,7 @@ def video_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts)")
     _model_arguments(p)
     p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
-                   help="run the face detector on every K-th frame only; boxes follow the motion in between "
-                        "(3 roughly doubles the frame rate)")
+                   help="run the face detector on every K-th frame only; boxes follow the motion in between")
     p.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
                    help="label each face by its mean class probabilities over its last N detections, "
                         "so one ambiguous frame does not flip the label (1: no smoothing)")

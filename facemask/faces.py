@@ -215,22 +215,29 @@ class YuNetFaceFinder(FaceFinder):
         h, w = frame.shape[:2]
         if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
             return []
-        found: list[tuple[tuple[float, ...], float]] = []
+        boxes, scores = [], []
         scales = yunet_scales(w, h)
-        for scale in scales:
+        for i, scale in enumerate(scales):
             image = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)),
                                                         interpolation=cv2.INTER_AREA)
             for row in self._detect(image):
-                # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it.
-                if scale != scales[-1] and min(row[2], row[3]) > YUNET_LARGEST_FACE:
+                side = min(row[2], row[3]) / scale  # in the frame's pixels
+                # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it. Faces
+                # well within the finer pass's range are its to box: it sees them with more pixels.
+                if i + 1 < len(scales) and side * scale > YUNET_LARGEST_FACE:
                     continue
-                x, y, bw, bh = (float(v) / scale for v in row[:4])
-                box = (x, y, x + bw, y + bh)
-                # A face a finer pass found keeps that pass's box: more pixels, a closer fit.
-                if all(iou(box, other) <= YUNET_NMS for other, _ in found):
-                    found.append((box, float(row[-1])))
-        faces = [(clamp_box(ssd_framing(box), w, h), score) for box, score in found]
-        return sorted(((box, score) for box, score in faces if box is not None), key=lambda f: -f[1])
+                if i > 0 and side * scales[i - 1] < YUNET_LARGEST_FACE / 2:
+                    continue
+                boxes.append([float(v) / scale for v in row[:4]])
+                scores.append(float(row[-1]))
+        keep = cv2.dnn.NMSBoxes(boxes, scores, self.confidence, YUNET_NMS) if boxes else []
+        faces = []
+        for i in keep:
+            x, y, bw, bh = boxes[i]
+            box = clamp_box(ssd_framing((x, y, x + bw, y + bh)), w, h)
+            if box is not None:
+                faces.append((box, scores[i]))
+        return sorted(faces, key=lambda f: -f[1])
 
 
 # -------------------------------------------------------------------------------------------------- choosing

@@ -5,7 +5,7 @@ augmented view of each image (`views`) and cached, instead of once per epoch. On
 runs in the epochs. Without fine-tuning the cut is the pooled features and an epoch takes seconds; with
 `fine_tune` N the cut moves down to the first of the last N layers of the base, which then train too.
 With `fine_tune` ALL nothing is cached after the head: every layer trains on a fresh augmentation of each
-image every epoch, 6 to 7 minutes an epoch on 2 CPU cores. Nothing here is TensorFlow's own, so training
+image every epoch. Nothing here is TensorFlow's own, so training
 runs on Keras's JAX backend too.
 """
 
