@@ -238,6 +238,11 @@ def train_main(argv: list[str] | None = None) -> int:
     return _run(_train, args)
 
 
+def show_progress(args: argparse.Namespace) -> bool:
+    """A progress bar belongs on a terminal, not in a log file or a pipe, and never after --quiet."""
+    return not args.quiet and sys.stderr.isatty()
+
+
 def face_detector_arguments(p: argparse.ArgumentParser) -> None:
     """Which face detector, and how sure it must be: the same flags on every command that finds faces."""
     p.add_argument("-f", "--face-detector", default="yunet", metavar="{yunet,ssd,PATH}",
@@ -280,7 +285,9 @@ def video_parser() -> argparse.ArgumentParser:
     source.add_argument("-v", "--video", help="video file or stream URL (anything OpenCV can open) instead of a camera")
     source.add_argument("--camera", type=int_range(0, 9999), default=0, help="index of the camera to use")
     p.add_argument("-o", "--output", help="write the annotated video here (.mp4 or .avi), same size and frame rate")
-    p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts)")
+    p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts); a "
+                   "video file then shows a progress bar on stderr when it is a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _model_arguments(p)
     p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
                    help="run the face detector on every K-th frame only; boxes follow the motion in between")
@@ -325,7 +332,8 @@ def _video(args) -> None:
     source = args.video if args.video else args.camera
     monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
     summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring,
-                  reclassify_every=args.reclassify_every, reconnect=args.reconnect, read_timeout=args.read_timeout)
+                  reclassify_every=args.reclassify_every, reconnect=args.reconnect, read_timeout=args.read_timeout,
+                  progress=args.no_display and show_progress(args))
     print(summary)
     if args.output and summary.frames:
         print(f"wrote {args.output}")
@@ -378,6 +386,8 @@ def image_parser() -> argparse.ArgumentParser:
                    help="also take the images in sub-folders; copies keep the sub-folder layout")
     p.add_argument("-o", "--output", default="annotated", metavar="DIR",
                    help="folder for the annotated copies, under the images' own names")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is none when stderr is not "
+                   "a terminal)")
     p.add_argument("--csv", metavar="FILE", help="the CSV of faces; default DIR/faces.csv (a cell that a "
                    "spreadsheet would run as a formula, such as a file name starting with =, gets a leading ')")
     p.add_argument("--max-image-mb", type=float_range(0.0, 1e6, low_included=False), default=100.0, metavar="MB",
@@ -398,7 +408,7 @@ def _image(args) -> None:
         raise FacemaskError(f"no images in {args.image} (looked for {', '.join(IMAGE_SUFFIXES)})")
     detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
     with image_limits(args.max_image_mb, args.max_megapixels):
-        summary = detect_images(detector, args.paths, args.image, args.output, args.csv)
+        summary = detect_images(detector, args.paths, args.image, args.output, args.csv, show_progress(args))
     print(summary)
     if summary.images:
         print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {args.csv}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +39,18 @@ def copy_path(path: Path, root: Path, output: Path) -> Path:
 
 
 def detect_images(
-    detector: MaskDetector, paths: list[Path], root: str | Path, output: str | Path, csv_path: str | Path
+    detector: MaskDetector, paths: list[Path], root: str | Path, output: str | Path, csv_path: str | Path,
+    progress: bool = False,
 ) -> ImageSummary:
     """Detect, annotate and write each image; an unreadable one is one warning line and a count, not a stop.
 
     The CSV is written once at the end, whole, even after Ctrl-C: its rows then cover the images done."""
     root, output = Path(root), Path(output)
+    from tqdm import tqdm
+
     summary, rows = ImageSummary(), []
     try:
-        for path in paths:
+        for path in tqdm(paths, unit="image", file=sys.stderr, disable=not progress, mininterval=0.5):
             image = _read(path)
             if image is None:
                 summary.unreadable += 1

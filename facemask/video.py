@@ -151,8 +151,12 @@ def run(
     reconnect: int = 0,
     read_timeout: float = READ_TIMEOUT,
     opener: Callable[[int | str], object] | None = None,
+    progress: bool = False,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends, the user presses q or Esc, or Ctrl-C.
+
+    `progress`: a bar on stderr (frames done of the total, frames per second, time left) for a source whose
+    length is known, a file.
 
     Ctrl-C or SIGTERM stops after the frame in hand: the output video is finished so that it plays, the summary
     is returned with `interrupted` set to the signal. A live source that stops delivering is reopened up to
@@ -175,6 +179,7 @@ def run(
             monitor.close(0, 0.0)
             raise
         frames = annotate(detector, reader, tracker, detect_every, summary)
+        bar = _progress_bar(reader) if progress else None
         failed = False
         try:
             for index, (frame, faces) in enumerate(frames):
@@ -186,6 +191,8 @@ def run(
                 draw_fps(frame, fps)
                 summary.frames += 1
                 summary.faces.update(f.label for f in faces)
+                if bar is not None:
+                    bar.update()
                 if output is not None:
                     if writer is None:
                         writer = FrameWriter(output, reader.fps, (frame.shape[1], frame.shape[0]))
@@ -204,6 +211,8 @@ def run(
             failed = True
             raise
         finally:
+            if bar is not None:
+                bar.close()
             frames.close()
             reader.close()
             try:
@@ -220,6 +229,15 @@ def run(
                 summary.interrupted = stop.signum
                 summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
     return summary
+
+
+def _progress_bar(reader: FrameReader):
+    """A bar over the frames of a file; None for a camera or a stream, which have no end to count to."""
+    if reader.live or reader.frame_count <= 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=reader.frame_count, unit="frame", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
 
 
 def _finish_output(writer: FrameWriter, publish: bool) -> None:

@@ -202,3 +202,21 @@ def test_help_explains_every_flag():
         with pytest.raises(SystemExit) as e:
             main(["--help"])
         assert e.value.code == 0
+
+
+def test_a_video_file_without_a_display_shows_a_progress_bar_on_a_terminal_only(color_model, scene_video, capsys,
+                                                                                 monkeypatch):
+    from facemask.detector import MaskDetector
+    from facemask.video import run
+
+    detector = MaskDetector.load(color_model)
+    run(detector, str(scene_video), display=False, progress=True)
+    assert "10/10" in capsys.readouterr().err  # frames done of the file's 10
+    argv = ["--video", str(scene_video), "--no-display", "-m", str(color_model)]
+    assert video_main(argv) == 0
+    assert "10/10" not in capsys.readouterr().err  # stderr is no terminal here
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert video_main(argv) == 0
+    assert "10/10" in capsys.readouterr().err
+    assert video_main([*argv, "--quiet"]) == 0
+    assert "10/10" not in capsys.readouterr().err

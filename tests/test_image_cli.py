@@ -129,3 +129,12 @@ def test_find_images(photos):
         "bare.png", "broken.jpg", "empty.png", "masked.jpg", "sub/wrong.jpg"]
     assert len(find_images(photos, recursive=True, exclude=photos / "sub")) == 4
     assert find_images(photos / "notes.txt") == [photos / "notes.txt"]  # a file named is taken as given
+
+
+def test_a_folder_shows_a_progress_bar_on_a_terminal_unless_quiet(photos, tmp_path, color_model, capsys, monkeypatch):
+    argv = ["--image", str(photos), "-m", str(color_model)]
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert image_main([*argv, "--output", str(tmp_path / "a")]) == 0
+    assert "4/4" in capsys.readouterr().err  # masked.jpg, bare.png, empty.png, broken.jpg
+    assert image_main([*argv, "--output", str(tmp_path / "b"), "--quiet"]) == 0
+    assert "4/4" not in capsys.readouterr().err
