@@ -321,6 +321,12 @@ def _classification(scored: list[tuple[GroundTruth, np.ndarray]], below_min_size
     metrics["ranking"] = ranking_metrics(y_true, np.array([p for _, p in usable]))
     metrics["below_min_size"] = below_min_size
     metrics["unclassifiable"] = len(scored) - len(usable)  # crops too small or empty to classify
+    metrics["by_size"] = {}
+    for name, _, _ in SIZE_BINS:
+        picked = [i for i, (g, _) in enumerate(usable) if size_bin(g.box) == name]
+        m = classification_metrics([y_true[i] for i in picked], [y_pred[i] for i in picked])
+        metrics["by_size"][name] = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                                    "incorrect_mask": m["per_class"]["incorrect_mask"]}
     metrics["misclassified"] = [
         {"image": g.image, "box": list(g.box), "true": CLASSES[t], "predicted": CLASSES[p],
          "probs": [round(float(v), 4) for v in probs]}
@@ -616,6 +622,8 @@ def classification_summary(title: str, metrics: dict) -> str:
         lines.append(classification_text(*labels_from_confusion(metrics["confusion"])))
     if metrics.get("ranking"):
         lines.append(ranking_text(metrics["ranking"]))
+    if metrics.get("by_size"):
+        lines.append(size_text(metrics["by_size"]))
     return "\n".join(lines)
 
 
@@ -628,6 +636,14 @@ def framings_text(result: dict) -> str:
                      _fmt(m["ranking"]["incorrect_mask"]["average_precision"] if m["ranking"] else None)])
     return "classifier alone on ground-truth faces by framing (ssd: as the SSD frames them; box+N%: the " \
            "annotated box widened by N% a side)\n" + _table(rows)
+
+
+def size_text(by_size: dict) -> str:
+    """The classifier per face size (shorter side of the annotated box): where small faces start to fail."""
+    rows = [["face size", "faces", "accuracy", "macro-F1", "incorrect P", "incorrect R", "incorrect n"]]
+    rows += [[name, m["n"], _fmt(m["accuracy"]), _fmt(m["macro_f1"]), _fmt(m["incorrect_mask"]["precision"]),
+              _fmt(m["incorrect_mask"]["recall"]), m["incorrect_mask"]["support"]] for name, m in by_size.items()]
+    return _table(rows)
 
 
 def ranking_text(ranking: dict) -> str:

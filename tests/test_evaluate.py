@@ -277,6 +277,9 @@ def test_evaluate_voc_counts_detection_and_classification(voc):
     for m in r["framings"].values():  # the same faces in other framings: the colour stub says the same
         assert (m["n"], m["unclassifiable"], m["confusion"]) == (6, 1, k["confusion"])
     assert "box+25%" in ev.framings_text(r)
+    sizes = {name: (m["n"], m["accuracy"]) for name, m in k["by_size"].items()}  # GT3 20 px; GT7 unusable
+    assert sizes == {"<32": (1, 1.0), "32-63": (4, 0.75), "64-127": (1, 1.0), ">=128": (0, None)}
+    assert "face size" in ev.size_text(k["by_size"])
     assert k["accuracy"] == pytest.approx(5 / 6)
 
 
