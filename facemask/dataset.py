@@ -399,12 +399,10 @@ class SSDRecropper:
 def folder_crop(path: Path, label: str, *, source: str, root: Path, min_size: int,
                 recrop: Recropper | None, report: Report) -> Crop | None:
     """The crop one class-folder image gives: the SSD's face box in a portrait, else the image itself."""
-    raw = read_source(path, report)
-    if raw is None or not report.first_time(raw[1], label, source):
+    loaded = load_new_image(path, label, source, report)
+    if loaded is None:
         return None
-    image = decode_or_report(raw[0], path, report)
-    if image is None:
-        return None
+    image, image_hash = loaded
     box = recrop(image) if recrop is not None else None
     if box is not None:
         report.recropped[f"{source}/{path.parent.name}"] += 1
@@ -412,8 +410,18 @@ def folder_crop(path: Path, label: str, *, source: str, root: Path, min_size: in
     if min(pixels.shape[:2]) < min_size:
         report.too_small[source] += 1
         return None
-    return Crop(pixels, label, source, relative(path, root), raw[1], box,
+    return Crop(pixels, label, source, relative(path, root), image_hash, box,
                 f"{source}_{safe_stem(path.stem)}_0", source in SYNTHETIC_SOURCES)
+
+
+def load_new_image(path: Path, label: str, source: str, report: Report) -> tuple[np.ndarray, str] | None:
+    """(image, sha1 of the file) the first time these bytes are met; None for a duplicate (counted) or an
+    unreadable file (warned about)."""
+    raw = read_source(path, report)
+    if raw is None or not report.first_time(raw[1], label, source):
+        return None
+    image = decode_or_report(raw[0], path, report)
+    return None if image is None else (image, raw[1])
 
 
 def import_folders(mapping: Mapping[str | Path, str], *, root: str | Path | None = None, min_size: int = 32,
@@ -448,12 +456,10 @@ def import_folders(mapping: Mapping[str | Path, str], *, root: str | Path | None
 def photo_crop(path: Path, label: str, *, source: str, root: Path, min_size: int, finder: FaceFinder,
                report: Report) -> Crop | None:
     """The largest face the detector is sure of in a whole photo of one class, in the SSD's framing."""
-    raw = read_source(path, report)
-    if raw is None or not report.first_time(raw[1], label, source):
+    loaded = load_new_image(path, label, source, report)
+    if loaded is None:
         return None
-    image = decode_or_report(raw[0], path, report)
-    if image is None:
-        return None
+    image, image_hash = loaded
     faces = [box for box, score in finder.find(image) if score >= PHOTO_MIN_SCORE]
     if not faces:
         report.warn(path, f"no face found with a score of {PHOTO_MIN_SCORE} or more")
@@ -465,7 +471,7 @@ def photo_crop(path: Path, label: str, *, source: str, root: Path, min_size: int
     name = f"{source}_{safe_stem(path.stem)}_0"
     if name in PHOTO_EXCLUDED:
         return None
-    return Crop(crop_box(image, box), label, source, relative(path, root), raw[1], box, name,
+    return Crop(crop_box(image, box), label, source, relative(path, root), image_hash, box, name,
                 reframe=_reframer(image, box, name))
 
 
