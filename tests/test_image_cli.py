@@ -47,9 +47,11 @@ def check_row(row: dict, file: Path, label: str) -> None:
     assert 0.5 < float(row["confidence"]) <= 1 and 0.5 < float(row["face_score"]) <= 1
 
 
-def test_a_folder_gives_annotated_copies_and_a_csv_row_per_face(photos, tmp_path, color_model, capsys):
+@pytest.mark.parametrize("face_detector", ["yunet", "ssd"])
+def test_a_folder_gives_annotated_copies_and_a_csv_row_per_face(photos, tmp_path, color_model, capsys, face_detector):
     out = tmp_path / "out"
-    assert image_main(["--image", str(photos), "--output", str(out), "-m", str(color_model)]) == 0
+    argv = ["--image", str(photos), "--output", str(out), "-m", str(color_model), "--face-detector", face_detector]
+    assert image_main(argv) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0] == (
         "3 images, faces: Mask 1, No Mask 1, Incorrect Mask 0; 1 image(s) without faces, 1 unreadable")
