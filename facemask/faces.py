@@ -33,9 +33,8 @@ YUNET_LARGEST_FACE = 300
 COARSEST_SIDE = 160  # the shorter side of the last pass
 MAX_STEP = 8  # the largest reduction from one pass to the next
 YUNET_NMS = 0.3
-# YuNet's box → the box the res10 SSD draws around the same face, as fractions of YuNet's width and height:
-# centre shift, then size (medians over faces both detectors found; docs/detector.md).
-REFRAME_DX, REFRAME_DY = 0.0, 0.0
+# The box the res10 SSD draws around a face YuNet found, as multiples of YuNet's width and height, about the
+# same centre (medians over faces both detectors found; docs/detector.md).
 REFRAME_W, REFRAME_H = 1.03, 1.04
 
 Box = tuple[int, int, int, int]
@@ -175,16 +174,16 @@ def yunet_scales(width: int, height: int) -> list[float]:
 
 
 def ssd_framing(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """The box the res10 SSD would draw around the face YuNet boxed: taller, reaching above the brow."""
+    """The box the res10 SSD would draw around the face YuNet boxed: a little larger."""
     x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    cx, cy = (x1 + x2) / 2 + REFRAME_DX * w, (y1 + y2) / 2 + REFRAME_DY * h
-    half_w, half_h = REFRAME_W * w / 2, REFRAME_H * h / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half_w, half_h = REFRAME_W * (x2 - x1) / 2, REFRAME_H * (y2 - y1) / 2
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
 class YuNetFaceFinder(FaceFinder):
-    """OpenCV's YuNet, run at the frame's size and at halves of it so that faces of every size are found."""
+    """OpenCV's YuNet, run at the frame's size and at smaller scales (yunet_scales) so that faces of every size
+    are found; the passes are merged by non-maximum suppression."""
 
     name = "yunet"
     default_confidence = 0.6
