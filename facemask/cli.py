@@ -20,9 +20,10 @@ from .interrupt import Terminated, exit_status, sigterm_as_exception
 from .outputs import Input, Output, check_outputs
 
 
-def _run(main, args) -> int:
-    """Run a command; a FacemaskError becomes one line on stderr and exit status 1; Ctrl-C (SIGTERM) prints
-    "interrupted" and exits 130 (143), after whatever the command does to finish its files."""
+def run_command(main, args) -> int:
+    """Run a command, the same way for every script and tool: a FacemaskError becomes one line on stderr and
+    exit status 1; Ctrl-C (SIGTERM) prints "interrupted" and exits 130 (143), after whatever the command does
+    to finish its files. Bad arguments exit 2 before this, from argparse."""
     try:
         with sigterm_as_exception():
             import absl.logging
@@ -235,7 +236,7 @@ def train_main(argv: list[str] | None = None) -> int:
     parser = train_parser()
     args = parser.parse_args(argv)
     checked(parser, _check_train, args)
-    return _run(_train, args)
+    return run_command(_train, args)
 
 
 def show_progress(args: argparse.Namespace) -> bool:
@@ -368,7 +369,7 @@ def video_main(argv: list[str] | None = None) -> int:
     parser = video_parser()
     args = parser.parse_args(argv)
     checked(parser, _check_video, args)
-    return _run(_video, args)
+    return run_command(_video, args)
 
 
 def image_parser() -> argparse.ArgumentParser:
@@ -445,4 +446,4 @@ def image_main(argv: list[str] | None = None) -> int:
     parser = image_parser()
     args = parser.parse_args(argv)
     checked(parser, _check_image, args)
-    return _run(_image, args)
+    return run_command(_image, args)

@@ -789,22 +789,24 @@ def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from facemask.cli import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    return run_command(build, args)
+
+
+def build(args: argparse.Namespace) -> None:
+    """Import, crop, split and write the dataset the arguments describe, then print what was done."""
     start = time.monotonic()
     report = Report()
     manifest = args.out / MANIFEST
     old = read_manifest(manifest)
-    try:
-        crops = all_crops(args, report)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    crops = all_crops(args, report)
     rows = write_crops(crops, args.out, val=args.val, test=args.test, seed=args.seed, progress=sys.stderr)
     if not rows:
-        print("error: no crops were made; manifest left as it was", file=sys.stderr)
-        return 1
+        raise DatasetError("no crops were made; manifest left as it was")
     write_manifest(manifest, rows)
     removed = remove_stale(args.out, old, rows)
     print(summary(rows, report, time.monotonic() - start))
@@ -813,7 +815,6 @@ def main(argv: list[str] | None = None) -> int:
     if stray:
         print(f"note: {stray} images in {args.out}/<class>/ are not in the manifest; training will use them "
               "with no split", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -38,11 +38,12 @@ from .cli import (
     face_detector_inputs,
     int_range,
     model_inputs,
+    run_command,
 )
 from .data import MANIFEST, class_folders, read_manifest
 from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
 from .errors import DatasetError, FacemaskError
-from .faces import Box, FaceDetectorError, face_finder_kind, iou, load_face_finder
+from .faces import Box, face_finder_kind, iou, load_face_finder
 from .files import read_csv, sha256
 from .images import list_images, read_image
 from .label_fixes import fixed_label, read_label_fixes
@@ -866,17 +867,15 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     checked(parser, check_args, args)
-    try:
+
+    def evaluate(args: argparse.Namespace) -> None:
         result = run(args, argv, detector)
-    except (FacemaskError, FaceDetectorError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(summary_text(result))
-    print("wrote " + ", ".join(str(args.out / f) for f in output_files(args)))
-    return 0
+        print(summary_text(result))
+        sheets = set(result.get("sheets", []))
+        written = [str(args.out / f) for f in output_files(args) if not f.endswith(("_missed.png", "_unmatched.png"))]
+        print("wrote " + ", ".join([*written, *sorted(sheets)]))
+
+    return run_command(evaluate, args)
 
 
 if __name__ == "__main__":

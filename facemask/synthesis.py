@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemask.errors import FacemaskError
 from facemask.files import atomic_path, write_json
 from facemask.images import read_image
 from facemask.sheets import contact_sheet
@@ -935,16 +936,21 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    from facemask.cli import run_command
+
+    args.kinds = kinds
+    return run_command(_synthesize, args)
+
+
+def _synthesize(args: argparse.Namespace) -> None:
     try:
-        synthesize_dataset(args.dataset, args.templates, per_face=args.per_face, kinds=kinds, seed=args.seed,
+        synthesize_dataset(args.dataset, args.templates, per_face=args.per_face, kinds=args.kinds, seed=args.seed,
                            limit=args.limit, landmarks=MtcnnLandmarks(args.min_confidence, args.threads),
                            cache_path=args.cache, sheet=args.sheet)
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise FacemaskError(str(error)) from error
     if args.sheet is not None:
         print(f"contact sheet: {args.sheet}")
-    return 0
 
 
 if __name__ == "__main__":

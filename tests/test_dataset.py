@@ -477,3 +477,15 @@ def test_near_duplicates_share_the_split_of_the_group_s_first_photo(tmp_path: Pa
     assert keys == {name: first for name in ("face-mask-voc/images/a.jpg", "face-mask-voc-hires/images/1.jpg",
                                              "seed-kaggle-incorrect/incorrect_mask/x.jpg",
                                              "seed-kaggle-incorrect/incorrect_mask/y.jpg")}
+
+
+def test_a_missing_face_detector_is_one_error_line_and_exit_1(shared: Path, tmp_path: Path, capsys, monkeypatch):
+    from facemask.faces import FaceDetectorError
+
+    def missing(image):
+        raise FaceDetectorError("res10 SSD face detector not found")
+
+    monkeypatch.setattr(ds, "SSDRecropper", lambda: missing)
+    assert run_cli(shared, tmp_path / "out") == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert err == ["error: res10 SSD face detector not found"]

@@ -471,3 +471,14 @@ def test_cli_help_lists_every_flag(capsys):
     text = capsys.readouterr().out
     for flag in ("--dataset", "--templates", "--per-face", "--seed", "--limit", "--sheet", "--kinds", "--cache"):
         assert flag in text
+
+
+def test_cli_runtime_error_is_one_line_and_exit_1(tmp_path: Path, templates_dir: Path, capsys, monkeypatch):
+    def fails(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(S, "synthesize_dataset", fails)
+    monkeypatch.setattr(S, "MtcnnLandmarks", lambda *a: None)
+    dataset = make_dataset(tmp_path)
+    assert S.main(["--dataset", str(dataset), "--templates", str(templates_dir)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == ["error: No space left on device"]
