@@ -33,6 +33,7 @@ YUNET_LARGEST_FACE = 300
 COARSEST_SIDE = 160  # the shorter side of the last pass
 MAX_STEP = 8  # the largest reduction from one pass to the next
 YUNET_NMS = 0.3
+MAX_NETS = 8  # YuNet detectors kept, one per input size; photos of many sizes start afresh past this
 # The box the res10 SSD draws around a face YuNet found, as multiples of YuNet's width and height, about the
 # same centre (medians over faces both detectors found; docs/detector.md).
 REFRAME_W, REFRAME_H = 1.03, 1.04
@@ -196,18 +197,26 @@ class YuNetFaceFinder(FaceFinder):
                                     "or pass --face-detector ssd)")
         if path.name == YUNET:
             _check_hash(path, YUNET_SHA256, "YuNet")
-        try:
-            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.confidence, YUNET_NMS, 5000)
-        except cv2.error as e:
-            raise FaceDetectorError(f"cannot load the face detector from {path}: not a YuNet ONNX model") from e
-        self.input_size = (320, 320)
+        self.path = path
+        self.nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._net((320, 320))  # a file that is no YuNet model fails here, not at the first frame
+
+    def _net(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
+        """One detector per input size: changing a detector's size rebuilds its network and costs more than
+        the pass itself, and every frame has passes of two sizes or more."""
+        if size not in self.nets:
+            if len(self.nets) >= MAX_NETS:
+                self.nets.clear()
+            try:
+                self.nets[size] = cv2.FaceDetectorYN.create(str(self.path), "", size, self.confidence, YUNET_NMS,
+                                                            5000)
+            except cv2.error as e:
+                raise FaceDetectorError(f"cannot load the face detector from {self.path}: not a YuNet ONNX "
+                                        "model") from e
+        return self.nets[size]
 
     def _detect(self, image: np.ndarray) -> np.ndarray:
-        size = (image.shape[1], image.shape[0])
-        if size != self.input_size:
-            self.net.setInputSize(size)
-            self.input_size = size
-        _, rows = self.net.detect(image)
+        _, rows = self._net((image.shape[1], image.shape[0])).detect(image)
         return np.zeros((0, 15), np.float32) if rows is None else rows
 
     def find(self, frame: np.ndarray) -> list[Detection]:
