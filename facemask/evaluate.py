@@ -1,13 +1,14 @@
-"""Measure accuracy: the full pipeline (res10 SSD + mask classifier) on Pascal VOC photos, the classifier
-alone on ground-truth face crops, or the classifier on a dataset of class folders.
+"""Measure accuracy: the full pipeline (face detector + mask classifier) on Pascal VOC photos, face detectors
+side by side, the classifier alone on ground-truth face crops, or the classifier on a dataset of class
+folders.
 
     python -m facemask.evaluate --voc ../shared/datasets/ilc2021-train --crops \\
         --images-from dataset/manifest.csv --split test
     python -m facemask.evaluate --dataset dataset --split test --real-only
 
 Ground-truth boxes are widened to the SSD's framing (facemask.dataset.expand_to_detector_box) before they are
-matched to detections and before they are cropped: the SSD draws a taller box, shifted up, so a correct
-detection's IoU with the raw VOC box is lower than with the box the SSD would draw. Detections are matched to
+matched to detections and before they are cropped: both face detectors return boxes in the SSD's framing,
+taller than the VOC box and shifted up. Detections are matched to
 faces greedily, most confident first, at IoU >= 0.5 (primary) and >= 0.4. Writes OUT/<name>.json (every
 number, the command line and the model) and OUT/<name>_confusion.png.
 """
