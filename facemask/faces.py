@@ -229,6 +229,8 @@ class YuNetFaceFinder(FaceFinder):
             image = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)),
                                                         interpolation=cv2.INTER_AREA)
             for row in self._detect(image):
+                if not np.isfinite(row).all():  # YuNet's output on some tiny or flat images
+                    continue
                 side = min(row[2], row[3]) / scale  # in the frame's pixels
                 # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it. Faces
                 # well within the finer pass's range are its to box: it sees them with more pixels.

@@ -170,3 +170,11 @@ def test_a_wrong_caffemodel_is_refused(tmp_path):
     (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"not the model")
     with pytest.raises(FaceDetectorError, match="sha256"):
         find_face_detector(tmp_path)
+
+
+def test_yunet_rows_that_are_not_numbers_are_dropped(monkeypatch):
+    finder = YuNetFaceFinder()
+    rows = np.array([[np.nan, 2, 30, 30, *[0] * 10, 0.9], [10, 10, 40, 40, *[0] * 10, 0.95]], np.float32)
+    monkeypatch.setattr(finder, "_detect", lambda image: rows)
+    (box, score), = finder.find(np.zeros((100, 100, 3), np.uint8))
+    assert score == pytest.approx(0.95) and box[0] < 10 < box[2]
