@@ -288,12 +288,11 @@ def _score_image(image: str, frame: np.ndarray, gts: list[GroundTruth], detector
     right = [False] * len(gts)
     for d, g, _ in pairs:
         right[g] = CLASSES[gts[g].label] == faces[d].label and bool(np.isfinite(faces[d].probs).all())
-    tally.right += right
-    for d, g, _ in pairs:
         if _short_side(gts[g].box) < min_size:
             tally.pipeline_small += 1
         else:
             tally.pipeline.append((gts[g], np.asarray(faces[d].probs, dtype=float)))
+    tally.right += right
     for name, finder in compare.items():
         _score_detections(image, frame, finder.find(frame), gts,
                           tally.compared.setdefault(name, _DetectionTally()), thresholds)
@@ -449,8 +448,7 @@ def _detection_result(tally: _DetectionTally, boxes: list[Box], classes: list[st
 
 def _end_to_end(classes: list[str], right: list[bool]) -> dict:
     """The share of all annotated faces, found or not, that the pipeline found and labelled right."""
-    rows = {"all faces": recall_by(["all faces"] * len(classes), right)["all faces"] if classes else
-            {"faces": 0, "found": 0, "recall": None}, **recall_by(classes, right, CLASSES)}
+    rows = {**recall_by(["all faces"] * len(classes), right, ["all faces"]), **recall_by(classes, right, CLASSES)}
     return {k: {"faces": v["faces"], "right": v["found"], "share": v["recall"]} for k, v in rows.items()}
 
 
