@@ -189,8 +189,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
-    from .model import TrainConfig
-    from .training import export_existing, run_training
+    from facemask.train.model import TrainConfig
+    from facemask.train.training import export_existing, run_training
 
     if args.export_tflite:
         print(f"saved {export_existing(args.model)}")
@@ -208,7 +208,7 @@ def _train(args) -> None:
 
 def _train_outputs(args: argparse.Namespace) -> list[Output]:
     """The model, its card and its .tflite twin (exported, or removed as stale), and the plots."""
-    from .training import PLOT_FILES
+    from facemask.train.training import PLOT_FILES
 
     model = Path(args.model)
     twin = Output("--model", model.with_suffix(".tflite"))

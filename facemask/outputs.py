@@ -4,7 +4,7 @@ Each path is resolved first (symlinks, `..`, relative paths), and two existing p
 links, bind mounts) count as one, so no second spelling of a file slips through. An output is refused when it
 is an input, another output, inside a folder that is being read, not a regular file (a device such as
 /dev/full, a fifo, a folder), or in a folder where nothing can be created. All the scripts and
-`python -m facemask.evaluate` go through `check_outputs`, which ends the run with argparse's exit status 2.
+`python -m facemask.tools.evaluate` go through `check_outputs`, which ends the run with argparse's exit status 2.
 """
 
 from __future__ import annotations

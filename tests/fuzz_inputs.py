@@ -35,7 +35,6 @@ from facemask import CLASSES, Face, FacemaskError, MaskDetector
 from facemask.classifier import Classifier, load_classifier
 from facemask.cli import image_parser, train_parser, video_parser
 from facemask.detector import crop
-from facemask.evaluate import build_parser as evaluate_parser
 from facemask.events import EventLog
 from facemask.files import write_text
 from facemask.image_batch import detect_images
@@ -43,6 +42,7 @@ from facemask.images import load_image, read_image, to_bgr8, write_image
 from facemask.outputs import Input, Output, output_problems
 from facemask.overlay import draw_faces, draw_tally
 from facemask.stream import FrameReader
+from facemask.tools.evaluate import build_parser as evaluate_parser
 
 DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, bool)
 SHAPES = ((0, 0), (0, 5), (1, 1), (1, 5000), (5000, 1), (2, 2), (9, 9), (10, 10), (37, 53), (240, 320))

@@ -6,7 +6,7 @@ import cv2
 import pytest
 from conftest import make_dataset, scene, write_video
 
-import facemask.training
+import facemask.train.training
 from facemask.cli import image_main, train_main, video_main
 
 BAD_FILES = ("corrupt.jpg", "truncated.jpg", "empty.png", "notes.jpg", "folder.jpg", "dangling.png")
@@ -57,7 +57,7 @@ def test_a_class_with_no_readable_image_fails_before_training(tmp_path, capsys, 
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(facemask.training, "train", no_training)
+    monkeypatch.setattr(facemask.train.training, "train", no_training)
     start = time.perf_counter()
     code = train_main(["-d", str(dataset), "-m", str(tmp_path / "m.h5"), "--weights", "none"])
     assert code == 1 and time.perf_counter() - start < 10

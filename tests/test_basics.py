@@ -75,7 +75,7 @@ def test_atomic_path_keeps_old_file_when_writing_fails(tmp_path):
 
 
 def test_sample_weights_balance_classes_and_give_real_photos_their_share():
-    from facemask.model import sample_weights
+    from facemask.train.model import sample_weights
 
     labels = np.array([0] * 10 + [1] * 5 + [2] * 2 + [2] * 18)
     synthetic = np.array([False] * 15 + [False] * 2 + [True] * 18)
@@ -93,7 +93,7 @@ def test_sample_weights_balance_classes_and_give_real_photos_their_share():
 def test_load_dataset_reads_split_and_synthetic_marks_from_the_manifest(tmp_path):
     from conftest import make_dataset
 
-    from facemask.data import load_dataset
+    from facemask.train.data import load_dataset
 
     root = make_dataset(tmp_path / "data", per_class=2)
     (root / "manifest.csv").write_text(
@@ -112,7 +112,7 @@ def test_load_dataset_reads_split_and_synthetic_marks_from_the_manifest(tmp_path
 def test_train_on_val_trains_on_the_validation_images_too_but_never_on_test(tmp_path):
     from conftest import make_dataset
 
-    from facemask.data import load_dataset, split_indices
+    from facemask.train.data import load_dataset, split_indices
 
     root = make_dataset(tmp_path / "data", per_class=3)
     (root / "manifest.csv").write_text(
@@ -131,7 +131,7 @@ def test_train_on_val_trains_on_the_validation_images_too_but_never_on_test(tmp_
 
 def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path):
     from facemask.classifier import prepare_crops
-    from facemask.data import load_dataset
+    from facemask.train.data import load_dataset
 
     rng = np.random.default_rng(3)
     for label in CLASSES:
@@ -152,7 +152,7 @@ def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path
 def test_fine_tune_trains_the_top_of_the_base_or_all_of_it(fine_tune, trained):
     import keras
 
-    from facemask.model import TrainConfig, train
+    from facemask.train.model import TrainConfig, train
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (12, 224, 224, 3), np.uint8)

@@ -9,7 +9,7 @@ from facemask.classifier import load_classifier
 from facemask.cli import video_main
 from facemask.errors import FacemaskError, ModelError
 from facemask.faces import SSDFaceFinder, load_face_finder
-from facemask.model import export_tflite
+from facemask.train.model import export_tflite
 
 
 def crops_of_each_class():

@@ -1,4 +1,4 @@
-"""facemask.dataset on small generated data: no shared datasets, no face detector model, no network."""
+"""facemask.tools.dataset on small generated data: no shared datasets, no face detector model, no network."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from facemask import dataset as ds
 from facemask.errors import DatasetError
-from facemask.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
+from facemask.tools.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
 
 RNG_SEED = 7
 
@@ -367,7 +367,7 @@ def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path
     assert rows["incorrect_mask/face-mask-voc_scene_a_0.jpg"]["class"] == "incorrect_mask"
     assert "incorrect_mask/face-mask-voc_scene_a_1.jpg" in rows
     assert not (out / "with_mask" / "face-mask-voc_scene_a_0.jpg").exists()
-    assert "labels fixed (facemask/label_fixes.csv): 1 {'face-mask-voc: with_mask -> incorrect_mask': 1}" \
+    assert "labels fixed (facemask/tools/label_fixes.csv): 1 {'face-mask-voc: with_mask -> incorrect_mask': 1}" \
         in capsys.readouterr().out
     assert run_cli(shared, out, "--original-labels", monkeypatch=monkeypatch) == 0
     rows = {r["file"]: r for r in read_rows(out)}

@@ -1,4 +1,4 @@
-"""facemask.evaluate: the metrics on hand-computed cases, and both modes end to end with a stub detector."""
+"""facemask.tools.evaluate: the metrics on hand-computed cases, and both modes end to end with a stub detector."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from conftest import make_dataset
 
 from facemask import evaluate as ev
-from facemask.dataset import expand_to_detector_box
 from facemask.detector import MaskDetector
 from facemask.labels import CLASSES
+from facemask.tools.dataset import expand_to_detector_box
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -349,7 +349,7 @@ def test_cli_voc_writes_json_and_plots(voc, tmp_path: Path, capsys):
     assert ev.main(argv, detector=detector) == 0
     name = "voc_voc_test"
     result = json.loads((out / f"{name}.json").read_text())
-    assert result["command"].startswith("python -m facemask.evaluate --voc ")
+    assert result["command"].startswith("python -m facemask.tools.evaluate --voc ")
     assert result["mode"] == "voc" and result["split"] == "test" and result["images"] == 1
     assert result["gt_boxes"] == "expanded to detector framing"
     assert result["classification"]["n"] == 2 and result["crops"]["n"] == 3
@@ -449,7 +449,7 @@ def test_cli_library_error_is_one_line_exit_1(tmp_path: Path, capsys):
 
 
 def test_module_runs_as_a_script(tmp_path: Path):
-    done = subprocess.run([sys.executable, "-m", "facemask.evaluate", "--voc", str(tmp_path / "missing")],
+    done = subprocess.run([sys.executable, "-m", "facemask.tools.evaluate", "--voc", str(tmp_path / "missing")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--voc: not a folder" in done.stderr

@@ -16,7 +16,7 @@ from conftest import frame_count, make_dataset, scene, write_video
 
 from facemask.classifier import load_classifier
 from facemask.files import remove_stale_temps
-from facemask.model import export_tflite
+from facemask.train.model import export_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import card_path
-from .data import load_dataset, split_indices
-from .files import check_regular, remove_stale_temps, temp_path
-from .interrupt import signals_held
-from .labels import CLASSES
-from .model import TrainConfig, average_models, export_tflite, save_model, train
-from .report import classification_metrics, plot_history, write_report
+from facemask.classifier import card_path
+from facemask.files import check_regular, remove_stale_temps, temp_path
+from facemask.interrupt import signals_held
+from facemask.labels import CLASSES
+from facemask.train.data import load_dataset, split_indices
+from facemask.train.model import TrainConfig, average_models, export_tflite, save_model, train
+from facemask.train.report import classification_metrics, plot_history, write_report
 
 PLOT_FILES = ("training.png", "confusion_matrix.png", "report.txt")  # what a run writes in --plot
 
@@ -103,6 +103,6 @@ def save_all(model, model_path: str | Path, card: dict, tflite: bool = True) -> 
 
 def export_existing(model_path: str | Path) -> Path:
     """The .tflite twin of a model trained earlier (or elsewhere), beside it."""
-    from .classifier import load_classifier
+    from facemask.classifier import load_classifier
 
     return export_tflite(load_classifier(model_path, "keras").model, Path(model_path).with_suffix(".tflite"))

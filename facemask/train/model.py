@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import INPUT_SIZE, card_path
-from .errors import ModelError
-from .files import atomic_path, write_json
-from .labels import CLASSES
+from facemask.classifier import INPUT_SIZE, card_path
+from facemask.errors import ModelError
+from facemask.files import atomic_path, write_json
+from facemask.labels import CLASSES
 
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 MAX_CACHE_BYTES = 6 << 30
@@ -225,7 +225,7 @@ def fit_end_to_end(model, images, labels, weights, val_x, val_y, config: TrainCo
     no optimizer state."""
     import keras
 
-    from .data import augmenter
+    from facemask.train.data import augmenter
 
     trainer = keras.Model(model.input, model.output, name="trainer")
     return fit_on_cache(trainer, images[None], labels, weights, val_x, val_y, config.fine_tune_epochs,
@@ -238,7 +238,7 @@ def train(images_train, labels_train, synthetic_train, images_val, labels_val, c
     `synthetic_train` marks the training images that are synthetic (see `sample_weights`)."""
     import keras
 
-    from .data import augmenter
+    from facemask.train.data import augmenter
 
     keras.utils.set_random_seed(config.seed)
     model, base = build_model(len(CLASSES), config.weights)

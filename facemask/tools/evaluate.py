@@ -2,11 +2,11 @@
 side by side, the classifier alone on ground-truth face crops, or the classifier on a dataset of class
 folders.
 
-    python -m facemask.evaluate --voc ../shared/datasets/ilc2021-train --crops \\
+    python -m facemask.tools.evaluate --voc ../shared/datasets/ilc2021-train --crops \\
         --images-from dataset/manifest.csv --split test
-    python -m facemask.evaluate --dataset dataset --split test --real-only
+    python -m facemask.tools.evaluate --dataset dataset --split test --real-only
 
-Ground-truth boxes are widened to the SSD's framing (facemask.dataset.expand_to_detector_box) before they are
+Ground-truth boxes are widened to the SSD's framing (facemask.tools.dataset.expand_to_detector_box) before they are
 matched to detections and before they are cropped: both face detectors return boxes in the SSD's framing,
 taller than the VOC box and shifted up. Detections are matched to
 faces greedily, most confident first, at IoU >= 0.5 (primary) and >= 0.4. Writes OUT/<name>.json (every
@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2
 import numpy as np
 
-from .cli import (
+from facemask.cli import (
     check_face_detector,
     checked,
     face_detector_arguments,
@@ -41,17 +41,25 @@ from .cli import (
     model_inputs,
     run_command,
 )
-from .data import MANIFEST, class_folders, read_manifest
-from .dataset import Report, clip_box, crop_box, expand_to_detector_box, find_voc_image, read_voc, voc_face_name
-from .errors import DatasetError, FacemaskError
-from .faces import Box, face_finder_kind, iou, load_face_finder
-from .files import read_csv, sha256
-from .images import list_images, read_image
-from .label_fixes import fixed_label, read_label_fixes
-from .labels import CLASSES, canonical_label
-from .outputs import Input, Output, check_outputs
-from .report import classification_metrics, ranking_metrics
-from .sheets import contact_sheet
+from facemask.errors import DatasetError, FacemaskError
+from facemask.faces import Box, face_finder_kind, iou, load_face_finder
+from facemask.files import read_csv, sha256
+from facemask.images import list_images, read_image
+from facemask.labels import CLASSES, canonical_label
+from facemask.outputs import Input, Output, check_outputs
+from facemask.tools.dataset import (
+    Report,
+    clip_box,
+    crop_box,
+    expand_to_detector_box,
+    find_voc_image,
+    read_voc,
+    voc_face_name,
+)
+from facemask.tools.label_fixes import fixed_label, read_label_fixes
+from facemask.tools.sheets import contact_sheet
+from facemask.train.data import MANIFEST, class_folders, read_manifest
+from facemask.train.report import classification_metrics, ranking_metrics
 
 PRIMARY_IOU = 0.5
 IOU_THRESHOLDS = (0.5, 0.4)
@@ -356,7 +364,7 @@ def evaluate_voc(
     `images`: only these image file names; `crops`: also classify every ground-truth face cropped in detector
     framing (the classifier alone); `min_size`: faces whose shorter side is below this many pixels are left
     out of the classification metrics (never out of detection recall); `label_fixes`: corrected labels
-    (facemask.label_fixes), matched by the face names the dataset tool gives a VOC folder named like
+    (facemask.tools.label_fixes), matched by the face names the dataset tool gives a VOC folder named like
     `voc_dir`; `compare`: {name: face finder} measured for detection alone beside `detector`'s (result
     `compared`); `sheets`: write `<sheets>_<detector>_missed.png` and `..._unmatched.png`, contact sheets of
     missed faces and of boxes that match no face. Returns a JSON-ready dict.
@@ -611,7 +619,7 @@ def comparison_text(result: dict) -> str:
 
 
 def classification_summary(title: str, metrics: dict) -> str:
-    from .report import classification_text
+    from facemask.train.report import classification_text
 
     lines = [f"{title}: {metrics['n']} faces, accuracy {_fmt(metrics['accuracy'])}, "
              f"macro-F1 {_fmt(metrics['macro_f1'])}"]
@@ -676,7 +684,7 @@ def summary_text(result: dict) -> str:
     if skipped or result["unknown_labels"]:
         parts.append(f"skipped: {skipped}; unknown labels: {result['unknown_labels']}")
     if result["labels_fixed"]:
-        parts.append(f"labels fixed by facemask/label_fixes.csv: {result['labels_fixed']}")
+        parts.append(f"labels fixed by facemask/tools/label_fixes.csv: {result['labels_fixed']}")
     return "\n".join(parts)
 
 
@@ -685,7 +693,7 @@ def summary_text(result: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m facemask.evaluate",
+        prog="python -m facemask.tools.evaluate",
         description="Measure accuracy: the full pipeline (res10 SSD face detector + mask classifier) on Pascal "
         "VOC photos, or the classifier alone on ground-truth crops or on a dataset of class folders. Writes "
         "OUT/NAME.json with every number, the command line and the model, and OUT/NAME_confusion.png.",
@@ -698,10 +706,10 @@ def build_parser() -> argparse.ArgumentParser:
                       ">= 0.5 (primary) and >= 0.4 against the ground-truth boxes expanded to the SSD's framing; "
                       "report detection recall by face size and class, false positives, and the classification "
                       "of matched faces. Labels are mapped to the three classes; unknown ones are counted; "
-                      "faces listed in facemask/label_fixes.csv get the label fixed there")
+                      "faces listed in facemask/tools/label_fixes.csv get the label fixed there")
     mode.add_argument("--dataset", type=Path, metavar="DIR",
                       help="folder of face crops in class folders (DIR/<class>/*.jpg, as made by "
-                      "python -m facemask.dataset): classify every crop, no face detector")
+                      "python -m facemask.tools.dataset): classify every crop, no face detector")
     p.add_argument("--crops", action="store_true",
                    help="with --voc: also classify every ground-truth face, cropped in detector framing exactly "
                    "like the training crops, to measure the classifier without the detector's misses")
@@ -714,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --voc: leave faces whose shorter side is below N px out of the classification "
                    "metrics (they still count in detection recall)")
     p.add_argument("--original-labels", action="store_true",
-                   help="with --voc: keep the annotations' labels instead of applying facemask/label_fixes.csv "
+                   help="with --voc: keep the annotations' labels instead of applying facemask/tools/label_fixes.csv "
                    "(faces checked by eye whose dataset label contradicts ours, e.g. a mask on the chin "
                    "labelled without_mask)")
     p.add_argument("--real-only", action="store_true",
@@ -808,19 +816,19 @@ def _load_detector(args: argparse.Namespace):
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
-    from .detector import MaskDetector
+    from facemask.detector import MaskDetector
 
     if args.voc is not None:
         return MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
-    from .classifier import load_classifier
+    from facemask.classifier import load_classifier
 
     return MaskDetector(None, load_classifier(args.model, args.backend))  # no face detector needed
 
 
 def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     """Evaluate as the parsed arguments say, write OUT/NAME.json and the confusion plot(s); return the result."""
-    from .files import write_json
-    from .report import plot_confusion
+    from facemask.files import write_json
+    from facemask.train.report import plot_confusion
 
     start = time.monotonic()
     detector = detector if detector is not None else _load_detector(args)
@@ -843,7 +851,7 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     name = args.name or default_name(args)
     result = {
         "name": name,
-        "command": shlex.join(["python", "-m", "facemask.evaluate", *argv]),
+        "command": shlex.join(["python", "-m", "facemask.tools.evaluate", *argv]),
         "model": str(model) if model else args.model,
         "model_sha256": sha256(model) if model and Path(model).is_file() else None,
         "backend": getattr(classifier, "backend", args.backend),

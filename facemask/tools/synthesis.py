@@ -13,7 +13,7 @@ with random templates, colours, printed textures, lighting and slight pose jitte
 variant of a face comes from the same photo, only faces of the manifest's `train` split are used: validation
 and test stay real photos, so the scores measure what the product sees.
 
-Run `python -m facemask.synthesis --help` for the command line.
+Run `python -m facemask.tools.synthesis --help` for the command line.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from facemask.errors import FacemaskError
 from facemask.files import atomic_path, write_json
 from facemask.images import read_image
-from facemask.sheets import contact_sheet
+from facemask.tools.sheets import contact_sheet
 
 KINDS = ("correct", "nose_out", "chin")
 KIND_CLASS = {"correct": "with_mask", "nose_out": "incorrect_mask", "chin": "incorrect_mask"}
@@ -889,7 +889,7 @@ def summary(counts: Counter[str] | dict[str, int], kinds: Sequence[str], manifes
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facemask.synthesis",
+        prog="python -m facemask.tools.synthesis",
         description="Paste masks onto the training split's without_mask crops: worn correctly (-> with_mask) and "
         "incorrectly, nose out or on the chin (-> incorrect_mask), and list them in the manifest as synthetic "
         "training rows. A rerun replaces the crops and rows of the previous run.")

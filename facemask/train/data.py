@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .classifier import INPUT_SIZE, model_input
-from .errors import DatasetError, ImageError, warn
-from .files import read_csv
-from .images import IMAGE_SUFFIXES, list_images, load_image
-from .labels import CLASSES, canonical_label
+from facemask.classifier import INPUT_SIZE, model_input
+from facemask.errors import DatasetError, ImageError, warn
+from facemask.files import read_csv
+from facemask.images import IMAGE_SUFFIXES, list_images, load_image
+from facemask.labels import CLASSES, canonical_label
 
 MANIFEST = "manifest.csv"
 
@@ -51,7 +51,7 @@ def class_folders(root: str | Path) -> dict[str, Path]:
 
 def read_manifest(root: Path) -> dict[str, dict[str, str]]:
     """file (relative to the dataset) → its row (split, source, synthetic...), as recorded by
-    `python -m facemask.dataset`; {} when there is none."""
+    `python -m facemask.tools.dataset`; {} when there is none."""
     path = root / MANIFEST
     if not path.is_file():
         return {}

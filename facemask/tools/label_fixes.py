@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import DatasetError
-from .files import read_csv
-from .labels import CLASSES, canonical_label
+from facemask.errors import DatasetError
+from facemask.files import read_csv
+from facemask.labels import CLASSES, canonical_label
 
 LABEL_FIXES = Path(__file__).with_name("label_fixes.csv")
 

@@ -1,6 +1,6 @@
 """Assemble `dataset/<class>/*.jpg` face crops for training from the shared face-mask datasets.
 
-    python -m facemask.dataset --shared ../shared/datasets --out dataset
+    python -m facemask.tools.dataset --shared ../shared/datasets --out dataset
 
 Every crop is meant to look like what the classifier gets at run time: the res10 SSD's box around a
 face. VOC boxes are widened to the SSD's framing; portraits in class folders are cropped by the SSD
@@ -32,8 +32,8 @@ import numpy as np
 from facemask.errors import DatasetError, ImageError, ImageTooLarge, printable
 from facemask.faces import Box, FaceFinder, SSDFaceFinder, load_face_finder
 from facemask.images import IMAGE_SUFFIXES, decode_image, list_images, read_bytes
-from facemask.label_fixes import fixed_label, read_label_fixes
 from facemask.labels import CLASSES, canonical_label
+from facemask.tools.label_fixes import fixed_label, read_label_fixes
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
 # (75 from each of face-mask-voc and ilc2021-train; FaceFinder at confidence 0.3; 222 SSD boxes matched
@@ -688,7 +688,7 @@ def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
     synthetic = sum(r["synthetic"] == "1" for r in rows)
     lines += [
         f"synthetic crops: {synthetic}",
-        f"labels fixed (facemask/label_fixes.csv): {sum(report.relabelled.values())} {dict(report.relabelled)}",
+        f"labels fixed (facemask/tools/label_fixes.csv): {sum(report.relabelled.values())} {dict(report.relabelled)}",
         f"exact duplicates dropped: {sum(report.duplicates.values())} {dict(report.duplicates)}"
         f" ({report.label_conflicts} with a different class than the copy kept)",
         f"faces below min size skipped: {sum(report.too_small.values())} {dict(report.too_small)}",
@@ -704,7 +704,7 @@ def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facemask.dataset",
+        prog="python -m facemask.tools.dataset",
         description="Assemble OUT/<class>/*.jpg face crops (and OUT/manifest.csv with each crop's split and "
         "origin) from the shared face-mask datasets. VOC faces are cropped with the margin the res10 SSD "
         "face detector uses at run time; portraits in class folders are cropped by the SSD itself. Exact "
@@ -732,7 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep class-folder images whole instead of cropping portraits to the face the "
                         "SSD finds (faster; needs no face detector model)")
     parser.add_argument("--original-labels", action="store_true",
-                        help="keep every dataset's own labels instead of applying facemask/label_fixes.csv "
+                        help="keep every dataset's own labels instead of applying facemask/tools/label_fixes.csv "
                         "(faces checked by eye whose dataset label contradicts ours, e.g. a mask under the "
                         "nose labelled with_mask)")
     return parser
@@ -754,7 +754,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report: Report) -> Iterator[Crop]:
-    """The crops with our label where label_fixes.csv corrects their dataset's (see facemask.label_fixes)."""
+    """The crops with our label where label_fixes.csv corrects their dataset's (see facemask.tools.label_fixes)."""
     for crop in crops:
         label = fixed_label(fixes, crop.name, crop.label)
         if label != crop.label:

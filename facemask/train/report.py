@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path, write_text
-from .labels import CLASSES, DISPLAY_NAMES
+from facemask.files import atomic_path, write_text
+from facemask.labels import CLASSES, DISPLAY_NAMES
 
 
 def _pyplot():

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .files import atomic_path
+from facemask.files import atomic_path
 
 
 def _tile(image: np.ndarray, label: str, size: int) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Training: the tf.data pipeline, the model, the training loop and its report (used by train_mask_detector.py)."""
