@@ -22,6 +22,10 @@ FACE_IN_SCENE = (228, 115, 347, 260)
 CLASS_COLORS = {"with_mask": (40, 200, 40), "without_mask": (40, 40, 200), "incorrect_mask": (200, 40, 40)}
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains a model; CI runs them")
+
+
 def scene() -> np.ndarray:
     """A 640x480 frame with one real face in it."""
     frame = np.zeros((480, 640, 3), np.uint8)

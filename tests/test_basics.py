@@ -148,6 +148,7 @@ def test_training_images_are_the_pixels_the_classifier_gets_at_run_time(tmp_path
     assert not np.array_equal(data.images[data.labels == 0][0], blocky)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fine_tune", "trained"), [(0, set()), (3, {"Conv_1"}), ("all", {"Conv1", "Conv_1"})])
 def test_fine_tune_trains_the_top_of_the_base_or_all_of_it(fine_tune, trained):
     import keras

@@ -99,6 +99,7 @@ def train(tmp_path: Path, model: Path, epochs: int) -> Script:
                   "--weights", "none", "--epochs", str(epochs), "--views", "1", "--no-tflite")
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path, old_model):
     before = snapshot(old_model.parent)
     script = train(tmp_path, old_model, epochs=100000)
@@ -109,6 +110,7 @@ def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path, old_model):
     assert snapshot(old_model.parent) == before
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_save_publishes_all_or_nothing(tmp_path, old_model):
     before = snapshot(old_model.parent)
     script = train(tmp_path, old_model, epochs=1)
@@ -125,6 +127,7 @@ def test_ctrl_c_during_the_save_publishes_all_or_nothing(tmp_path, old_model):
         load_classifier(old_model, "keras")
 
 
+@pytest.mark.slow
 def test_kill_9_during_the_save_keeps_the_previous_model(tmp_path, old_model):
     before = snapshot(old_model.parent)
     script = train(tmp_path, old_model, epochs=1)
