@@ -1,6 +1,6 @@
 """Soak test: the detector on a generated stream for a given time, with the process's memory printed as it goes.
 
-    python bench/soak.py [--minutes 10] [--model models/mask_detector.h5] [--every 30] [--limit-mb 50]
+    python -m bench.soak [--minutes 10] [--model models/mask_detector.h5] [--every 30] [--limit-mb 50]
 
 The frames go through the pipeline detect_mask_video.py runs (facemask.video.run): the reader thread, the face
 detector one frame ahead, the classifier, tracking, the monitor with alerts, an event log and snapshots, and
@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2  # noqa: E402

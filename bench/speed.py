@@ -1,6 +1,6 @@
 """How fast is detection on this machine? Prints a table; every ratio comes from one run on one machine.
 
-    python bench/speed.py [--frames 300] [--model models/mask_detector.h5]
+    python -m bench.speed [--frames 300] [--model models/mask_detector.h5]
 
 For 1, 3 and 8 faces it builds a 640x480 test video from a photo matplotlib ships, then runs, each in a
 fresh process (so start-up time and peak memory are each its own):
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODES = ("ours", "ours-k3", "detector", "detector-ssd", "ours-ssd", "reference")
@@ -101,9 +100,9 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
 
 def measure(mode: str, video: Path, model: str, workdir: Path) -> dict:
     """Run one mode in a fresh process and add its peak memory."""
-    cmd = [sys.executable, __file__, "--child", mode, "--video", str(video), "--model", model,
+    cmd = [sys.executable, "-m", "bench.speed", "--child", mode, "--video", str(video), "--model", model,
            "--out", str(workdir / f"{mode}.mp4")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:

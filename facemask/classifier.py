@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 
 from .errors import ModelError
+from .files import shipped
 from .labels import CLASSES, canonical_label
 
 INPUT_SIZE = 224
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mask_detector.h5"
+DEFAULT_MODEL = shipped("models") / "mask_detector.h5"
 # The original project's 2-class model has no model card; its outputs were in this order.
 LEGACY_CLASSES = {2: ("with_mask", "without_mask"), 3: CLASSES}
 

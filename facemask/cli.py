@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -26,9 +27,10 @@ def run_command(main, args) -> int:
     to finish its files. Bad arguments exit 2 before this, from argparse."""
     try:
         with sigterm_as_exception():
-            import absl.logging
+            with contextlib.suppress(ImportError):  # absl comes with tensorflow, which detection may go without
+                import absl.logging
 
-            absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is a legacy format
+                absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns through absl that .h5 is legacy
             main(args)
     except FacemaskError as e:
         print(f"error: {printable(str(e))}", file=sys.stderr)
@@ -37,6 +39,13 @@ def run_command(main, args) -> int:
         print("interrupted", file=sys.stderr)
         return exit_status(e)
     return 0
+
+
+def prog(name: str) -> str:
+    """The command's name in usage and error lines: the console script the user typed (facemask-video), else
+    `name`, the script or module that runs it."""
+    typed = Path(sys.argv[0]).name
+    return typed if typed.startswith("facemask-") else name
 
 
 DAY = 86400.0  # seconds: the most any waiting flag takes
@@ -145,7 +154,7 @@ def _check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, wha
 
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train_mask_detector.py",
+        prog=prog("train_mask_detector.py"),
         description="Fine-tune MobileNetV2 to tell masked, unmasked and incorrectly masked faces apart.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -261,15 +270,15 @@ def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"--face-detector: not yunet, ssd, a .onnx or .caffemodel file, or a folder: {name}")
 
 
-def _model_arguments(p: argparse.ArgumentParser) -> None:
-    """The options both detection scripts share: which models, and how sure a face must be."""
+def model_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every command that labels faces shares: which models, and how sure a face must be."""
     face_detector_arguments(p)
     p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
     p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
                    help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
 
 
-def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.model:
         _check_input_file(parser, "--model", args.model, "a model file")
     check_face_detector(parser, args)
@@ -277,7 +286,7 @@ def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Names
 
 def video_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="detect_mask_video.py",
+        prog=prog("detect_mask_video.py"),
         description="Detect faces and whether each wears a mask, wears none, or wears it incorrectly. "
                     "Press q or Esc in the window to stop.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -289,7 +298,7 @@ def video_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts); a "
                    "video file then shows a progress bar on stderr when it is a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _model_arguments(p)
+    model_arguments(p)
     p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
                    help="run the face detector on every K-th frame only; boxes follow the motion in between")
     p.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
@@ -357,7 +366,7 @@ def _video_inputs(args: argparse.Namespace) -> list[Input]:
 def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.video and "://" not in args.video:
         _check_input_file(parser, "--video", args.video, "a video file")
-    _check_model_arguments(parser, args)
+    check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         parser.error(f"--output must end in .mp4 or .avi: {args.output}")
     outputs = [Output("--output", args.output), Output("--log", args.log),
@@ -374,7 +383,7 @@ def video_main(argv: list[str] | None = None) -> int:
 
 def image_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="detect_mask_image.py",
+        prog=prog("detect_mask_image.py"),
         description="Detect faces and masks in an image file or a folder of images: writes an annotated copy "
                     "of each image and a CSV with one row per face (file, box, label, confidence). "
                     "Unreadable images are skipped with a warning.",
@@ -397,7 +406,7 @@ def image_parser() -> argparse.ArgumentParser:
                    metavar="MP",
                    help="skip, with a warning, an image whose header declares more than this many million pixels, "
                         "before decoding it (a 100 kB PNG can declare 32000x32000: 3 GB once decoded)")
-    _model_arguments(p)
+    model_arguments(p)
     return p
 
 
@@ -436,7 +445,7 @@ def _check_image_outputs(parser: argparse.ArgumentParser, args: argparse.Namespa
 def _check_image(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not Path(args.image).exists():
         parser.error(f"--image: no such file or folder: {args.image}")
-    _check_model_arguments(parser, args)
+    check_model_arguments(parser, args)
     args.csv = args.csv or str(Path(args.output) / "faces.csv")
     args.paths = find_images(args.image, args.recursive)
     _check_image_outputs(parser, args)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .classifier import Classifier, load_classifier
 from .errors import FacemaskError
-from .faces import Box, FaceFinder, load_face_finder
+from .faces import Box, FaceFinder, crop_box, load_face_finder
 from .images import to_bgr8
 from .labels import CLASSES
 
@@ -22,13 +22,6 @@ class Face:
     probs: np.ndarray
     score: float = 1.0  # the face detector's confidence
     track_id: int | None = None  # the same number for the same face across a video
-
-
-def crop(frame: np.ndarray, box: Box) -> np.ndarray:
-    """The part of the frame inside the box, clipped to the frame (negative indices would wrap around)."""
-    h, w = frame.shape[:2]
-    x1, y1, x2, y2 = (int(v) for v in box)
-    return frame[max(0, min(y1, h)) : max(0, min(y2, h)), max(0, min(x1, w)) : max(0, min(x2, w))]
 
 
 def label_faces(boxes: list[tuple[Box, float]], probs: np.ndarray) -> list[Face]:
@@ -67,7 +60,7 @@ class MaskDetector:
         if frame is None:
             raise FacemaskError("not an image: expected a gray, BGR or BGRA array")
         boxes = self.finder.find(frame)
-        return label_faces(boxes, self.classify([crop(frame, box) for box, _ in boxes]))
+        return label_faces(boxes, self.classify([crop_box(frame, box) for box, _ in boxes]))
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """(N, 3) probabilities in CLASSES order; unusable crops (empty, not an image) get NaN rows.

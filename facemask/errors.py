@@ -48,3 +48,9 @@ def printable(text: str) -> str:
 def warn(message: str) -> None:
     """One line on stderr for something skipped or retried: the run goes on."""
     print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def notice(message: str) -> None:
+    """One line on stderr about the run itself (an alert, a reconnection, a stop under way), kept apart from
+    the results on stdout."""
+    print(printable(message), file=sys.stderr, flush=True)

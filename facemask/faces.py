@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from .errors import FacemaskError
-from .files import sha256
+from .files import sha256, shipped
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "face_detector"
+DEFAULT_DIR = shipped("face_detector")
 MIN_FACE_SIZE = 10
 
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
@@ -46,17 +46,29 @@ class FaceDetectorError(FacemaskError):
     """The face detector's files are missing, damaged or unreadable."""
 
 
+def clip_box(box: tuple[float, float, float, float], width: int, height: int) -> Box:
+    """Round a box to whole pixels inside the frame (it may come out empty; callers check its size)."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    x1, x2 = max(0, min(x1, width)), max(0, min(x2, width))
+    y1, y2 = max(0, min(y1, height)), max(0, min(y2, height))
+    return x1, y1, max(x1, x2), max(y1, y2)
+
+
 def clamp_box(box: tuple[float, float, float, float], width: int, height: int) -> Box | None:
     """Clip a box to the frame; None when too little of it is left to classify.
 
     The SSD often returns confident boxes reaching outside the frame, some wholly beyond it.
     """
-    x1, y1, x2, y2 = (round(v) for v in box)
-    x1, x2 = max(0, min(x1, width)), max(0, min(x2, width))
-    y1, y2 = max(0, min(y1, height)), max(0, min(y2, height))
-    if x2 - x1 < MIN_FACE_SIZE or y2 - y1 < MIN_FACE_SIZE:
-        return None
-    return x1, y1, x2, y2
+    clipped = clip_box(box, width, height)
+    x1, y1, x2, y2 = clipped
+    return clipped if x2 - x1 >= MIN_FACE_SIZE and y2 - y1 >= MIN_FACE_SIZE else None
+
+
+def crop_box(frame: np.ndarray, box: Box) -> np.ndarray:
+    """The part of the frame inside the box, clipped to the frame (negative indices would wrap around)."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return frame[max(0, min(y1, h)) : max(0, min(y2, h)), max(0, min(x1, w)) : max(0, min(x2, w))]
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

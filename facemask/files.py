@@ -15,6 +15,24 @@ from pathlib import Path
 from .errors import DatasetError, OutputError
 
 
+def shipped(folder: str) -> Path:
+    """A folder the project ships (models/, face_detector/): inside the package once pip installed it there,
+    beside the package in a checkout of the repository."""
+    package = Path(__file__).resolve().parent
+    installed = package / folder
+    return installed if installed.is_dir() else package.parent / folder
+
+
+def shown_path(path: str | Path) -> str:
+    """`path` relative to the working folder when it lies inside it: results and reports that are committed
+    must not hold one machine's folders."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def temp_path(path: Path) -> Path:
     """A hidden name beside `path`, on the same file system so that os.replace is atomic.
 

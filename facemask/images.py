@@ -284,6 +284,15 @@ def _hdr_size(head: bytes) -> tuple[int, int] | None:
     return (second, first) if match.group(1) == b"Y" else (first, second)
 
 
+def resize_longest(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` scaled so that its longer side is `side` px: INTER_AREA to shrink (no aliasing), INTER_CUBIC to
+    enlarge."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
 def read_image(path: str | Path) -> np.ndarray | None:
     """Read an image file as 8-bit BGR; None when it is unreadable, whatever the reason."""
     try:
@@ -315,14 +324,15 @@ def find_images(path: str | Path, recursive: bool = False, exclude: str | Path |
     )
 
 
-def write_image(path: str | Path, image: np.ndarray) -> None:
+def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int | None = None) -> None:
     """Encode in the format the suffix names and replace `path` in one rename, once the file written decodes
     to an image of the same size: a full disk leaves the previous file, never a half-written one.
 
     Encoding in memory also works for paths OpenCV's imwrite cannot open (non-ASCII names on Windows)."""
     path = Path(path)
     try:
-        ok, data = cv2.imencode(path.suffix, image)
+        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if jpeg_quality is not None else []
+        ok, data = cv2.imencode(path.suffix, image, params)
     except cv2.error:
         ok = False
     if not ok:

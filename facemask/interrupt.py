@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Iterator
+
+from .errors import notice
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -82,7 +83,7 @@ class StopRequest:
         if self.event.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.set(signum)
-        print(self.message, file=sys.stderr, flush=True)
+        notice(self.message)
 
     def set(self, signum: int = signal.SIGINT) -> None:
         if self.signum is None:

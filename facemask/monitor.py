@@ -7,7 +7,6 @@ processing speed; the wall clock for cameras and streams.
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .detector import Face
-from .errors import FacemaskError, warn
+from .errors import FacemaskError, notice, warn
 from .events import CommandHook, EventLog, label_runs, ring_bell, wall_time
 from .faces import Box
 from .images import write_image
@@ -127,8 +126,7 @@ class Monitor:
             "snapshot": self._snapshot(frame, face.track_id, index),
         }
         self.alerts += 1
-        print(f"alert: #{face.track_id} {DISPLAY_NAMES[face.label]} for {event['seconds']:g} s (frame {index})",
-              file=sys.stderr, flush=True)
+        notice(f"alert: #{face.track_id} {DISPLAY_NAMES[face.label]} for {event['seconds']:g} s (frame {index})")
         if self.config.bell:
             ring_bell()
         if self.log:

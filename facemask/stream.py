@@ -19,7 +19,6 @@ import math
 import os
 import queue
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import OutputError, SourceError, warn
+from .errors import OutputError, SourceError, notice, warn
 from .files import check_regular, temp_path, write_target
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -297,7 +296,7 @@ class FrameReader:
             if result is not None and result[0]:
                 self.connection = connection
                 self.reconnects += 1
-                print(f"reconnected to {self.name} (attempt {attempt})", file=sys.stderr, flush=True)
+                notice(f"reconnected to {self.name} (attempt {attempt})")
                 self._frame(result[1])
                 return True
             self._retire(connection)

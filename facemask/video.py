@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detector import Face, MaskDetector, crop
+from .detector import Face, MaskDetector
 from .errors import SourceError
+from .faces import crop_box
 from .images import to_bgr8
 from .interrupt import StopRequest, signals_held
 from .labels import CLASSES, DISPLAY_NAMES
@@ -123,7 +124,7 @@ def _label(detector, tracker: Tracker, frame, found: Future | None, use_flow: bo
         todo = [i for i, needed in enumerate(tracker.needs_classifying(boxes)) if needed]
         probs = np.full((len(boxes), len(CLASSES)), np.nan, np.float32)
         if todo:
-            probs[todo] = detector.classify([crop(frame, boxes[i][0]) for i in todo])
+            probs[todo] = detector.classify([crop_box(frame, boxes[i][0]) for i in todo])
         start = clock("classify", start)
         tracker.update(boxes, probs)
     h, w = frame.shape[:2]

@@ -1,6 +1,6 @@
 """Feed well over 1,000 bad inputs through the public API and the image loaders; report what each did.
 
-    python tests/fuzz_inputs.py MODEL RESULT_JSON [--big 2]
+    python -m tests.fuzz_inputs MODEL RESULT_JSON [--big 2]
 
 Run in a process of its own by test_fuzz.py, so that a hard crash (a segfault in OpenCV, say) fails the test
 instead of killing pytest. Each input must give a result or one FacemaskError with a message; anything else is
@@ -26,16 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from conftest import scene
-
 from facemask import CLASSES, Face, FacemaskError, MaskDetector
 from facemask.classifier import Classifier, load_classifier
 from facemask.cli import image_parser, train_parser, video_parser
-from facemask.detector import crop
 from facemask.events import EventLog
+from facemask.faces import crop_box
 from facemask.files import write_text
 from facemask.image_batch import detect_images
 from facemask.images import load_image, read_image, to_bgr8, write_image
@@ -43,6 +38,7 @@ from facemask.outputs import Input, Output, output_problems
 from facemask.overlay import draw_faces, draw_tally
 from facemask.stream import FrameReader
 from facemask.tools.evaluate import build_parser as evaluate_parser
+from tests.conftest import scene
 
 DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, bool)
 SHAPES = ((0, 0), (0, 5), (1, 1), (1, 5000), (5000, 1), (2, 2), (9, 9), (10, 10), (37, 53), (240, 320))
@@ -210,7 +206,8 @@ def fuzz_borders(fuzz: Fuzz, detector: MaskDetector) -> None:
         probs = np.array([0.2, 0.5, 0.3], np.float32)
         face = Face(box, "without_mask", 0.5, probs, 0.9, 7)
         fuzz.check(f"draw a face at {box}", lambda f=frame, b=face: draw_faces(f, [b]) or draw_tally(f, [b]))
-        fuzz.check(f"classify the crop {box}", lambda f=frame, b=box: detector.classify([crop(f, b)]), valid_probs(1))
+        fuzz.check(f"classify the crop {box}", lambda f=frame, b=box: detector.classify([crop_box(f, b)]),
+                   valid_probs(1))
 
 
 def bad_files(folder: Path, rng) -> list[Path]:

@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facemask import dataset as ds
 from facemask.errors import DatasetError
+from facemask.manifest import COLUMNS
+from facemask.tools import dataset as ds
 from facemask.tools.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
+from facemask.tools.voc import parse_xml
 
 RNG_SEED = 7
 
@@ -130,7 +132,7 @@ def test_decode_image_rejects_garbage():
 
 def test_parse_xml_survives_junk():
     xml = b"<a><object><name>A&B</name><bndbox><xmin>1</xmin></bndbox>file:/x&y<z</object></a>"
-    root = ds.parse_xml(xml)
+    root = parse_xml(xml)
     assert root.findtext("object/bndbox/xmin") == "1" and root.findtext("object/name") == "A&B"
 
 
@@ -270,7 +272,7 @@ def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, mon
     assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
     captured = capsys.readouterr()
     rows = read_rows(out)
-    assert list(rows[0]) == list(ds.MANIFEST_COLUMNS)
+    assert list(rows[0]) == list(COLUMNS)
     assert len(rows) == 9 and len({r["file"] for r in rows}) == 9
     counts = {c: sum(r["class"] == c for r in rows) for c in ds.CLASSES}
     assert counts == {"with_mask": 3, "without_mask": 3, "incorrect_mask": 3}

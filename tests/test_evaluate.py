@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from conftest import make_dataset
 
-from facemask import evaluate as ev
 from facemask.detector import MaskDetector
 from facemask.labels import CLASSES
+from facemask.tools import evaluate as ev
 from facemask.tools.dataset import expand_to_detector_box
 
 ROOT = Path(__file__).resolve().parent.parent

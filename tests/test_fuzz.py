@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from conftest import scene
 
-from facemask.detector import crop
 from facemask.errors import FacemaskError, ImageError
+from facemask.faces import crop_box
 from facemask.images import load_image, read_image
 
-FUZZ = Path(__file__).resolve().parent / "fuzz_inputs.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_thousand_bad_inputs_crash_nothing(color_model, tmp_path):
     """In a process of its own, so that a segfault fails this test instead of ending the test run."""
     result = tmp_path / "fuzz.json"
-    proc = subprocess.run([sys.executable, str(FUZZ), str(color_model), str(result)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "tests.fuzz_inputs", str(color_model), str(result)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
     last = proc.stderr.strip().splitlines()[-3:]
     assert proc.returncode == 0, f"the fuzz process died (status {proc.returncode}) after: {last}"
     report = json.loads(result.read_text())
@@ -61,7 +61,7 @@ def test_folders_links_and_missing_files_are_unreadable_images(tmp_path):
 
 def test_crop_clips_boxes_crossing_the_borders():
     frame = np.zeros((100, 200, 3), np.uint8)
-    assert crop(frame, (-5, 10, 40, 60)).shape == (50, 40, 3)  # not frame[10:60, -5:40], which is empty
-    assert crop(frame, (150, -20, 260, 30)).shape == (30, 50, 3)
-    assert crop(frame, (-40, -40, -5, -5)).size == 0
-    assert crop(frame, (0, 0, 200, 100)).shape == (100, 200, 3)
+    assert crop_box(frame, (-5, 10, 40, 60)).shape == (50, 40, 3)  # not frame[10:60, -5:40], which is empty
+    assert crop_box(frame, (150, -20, 260, 30)).shape == (30, 50, 3)
+    assert crop_box(frame, (-40, -40, -5, -5)).size == 0
+    assert crop_box(frame, (0, 0, 200, 100)).shape == (100, 200, 3)

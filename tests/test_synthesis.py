@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facemask import synthesis as S
+from facemask.tools import synthesis as S
 
 # A 200x200 face: eye distance 60 px, nose 35 px below the eye line, mouth 60 px below it.
 KEYPOINTS = {

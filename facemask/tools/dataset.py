@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import os
 import re
 import sys
 import time
-import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,11 +27,15 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from facemask.cli import prog, run_command
 from facemask.errors import DatasetError, ImageError, ImageTooLarge, printable
-from facemask.faces import Box, FaceFinder, SSDFaceFinder, load_face_finder
-from facemask.images import IMAGE_SUFFIXES, decode_image, list_images, read_bytes
+from facemask.faces import Box, FaceFinder, SSDFaceFinder, clip_box, crop_box, load_face_finder
+from facemask.images import decode_image, list_images, read_bytes, resize_longest, write_image
 from facemask.labels import CLASSES, canonical_label
+from facemask.manifest import MANIFEST, read_manifest, write_manifest
 from facemask.tools.label_fixes import fixed_label, read_label_fixes
+from facemask.tools.tables import text_table
+from facemask.tools.voc import VocAnnotation, VocError, find_voc_image, read_voc
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
 # (75 from each of face-mask-voc and ilc2021-train; FaceFinder at confidence 0.3; 222 SSD boxes matched
@@ -69,8 +71,6 @@ TRAIN_MARGIN = (-0.05, 0.25)  # per side, as a fraction of the annotated box's s
 TRAIN_SHIFT = 0.06  # largest shift of the centre, as a fraction of the box's size
 SYNTHETIC_SOURCES = frozenset({"maskedfacenet"})  # masks pasted on by software, not photographed
 
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ("file", "class", "split", "source", "source_image", "box", "synthetic")
 SPLITS = ("train", "val", "test")
 MAX_SIDE = 256
 JPEG_QUALITY = 95
@@ -151,7 +151,7 @@ def read_source(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
     return data, hashlib.sha1(data.tobytes()).hexdigest()
 
 
-def load_image(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
+def load_with_hash(path: Path, report: Report) -> tuple[np.ndarray, str] | None:
     """(BGR image, sha1 of the file); None, with one warning, when it is unreadable or corrupt."""
     source = read_source(path, report)
     if source is None:
@@ -177,21 +177,7 @@ def decode_or_report(data: np.ndarray, path: Path, report: Report) -> np.ndarray
 
 def shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     """Scale down so the longer side is at most `max_side`: the model takes 224 px, more only costs disk."""
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def write_jpeg(path: Path, image: np.ndarray) -> None:
-    """Write a shrunk copy of `image` as a quality-95 JPEG (tofile: non-ASCII paths work too)."""
-    ok, buf = cv2.imencode(".jpg", shrink(image), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf.tofile(str(path))
+    return image if max(image.shape[:2]) <= max_side else resize_longest(image, max_side)
 
 
 # ----------------------------------------------------------------------------------------------- boxes
@@ -221,75 +207,7 @@ def random_framing(box: tuple[float, float, float, float], rng: np.random.Genera
     return x1 - (left - dx) * w, y1 - (top - dy) * h, x2 + (right + dx) * w, y2 + (bottom + dy) * h
 
 
-def clip_box(box: tuple[float, float, float, float], img_w: int, img_h: int) -> Box:
-    """Round a box to whole pixels inside the image (it may come out empty; callers check its size)."""
-    x1, y1, x2, y2 = (round(v) for v in box)
-    x1, x2 = max(0, min(x1, img_w)), max(0, min(x2, img_w))
-    y1, y2 = max(0, min(y1, img_h)), max(0, min(y2, img_h))
-    return x1, y1, max(x1, x2), max(y1, y2)
-
-
-def crop_box(image: np.ndarray, box: Box) -> np.ndarray:
-    """The pixels inside a box, exactly as the run-time pipeline cuts an SSD box out of a frame."""
-    x1, y1, x2, y2 = box
-    return image[y1:y2, x1:x2]
-
-
 # ------------------------------------------------------------------------------------------------- VOC
-
-
-@dataclass
-class VocAnnotation:
-    filename: str
-    size: tuple[int, int] | None  # (width, height) as annotated; None when absent
-    objects: list[tuple[str, tuple[float, float, float, float] | None]]  # (label, box or None if malformed)
-
-
-_JUNK_AFTER_BNDBOX = re.compile(rb"(</bndbox>).*?(?=</object>)", re.DOTALL)
-_BARE_AMPERSAND = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)")
-
-
-def parse_xml(data: bytes) -> ET.Element:
-    """Parse VOC XML. Some files carry junk text after </bndbox> (a stray file path): harmless as XML tail
-    text, but if it breaks the XML (a bare & or <), drop all that follows </bndbox> within its <object>
-    (nothing we read lies there) and escape bare & before giving up."""
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError:
-        cleaned = _BARE_AMPERSAND.sub(b"&amp;", _JUNK_AFTER_BNDBOX.sub(rb"\1", data))
-        return ET.fromstring(cleaned)
-
-
-def _number(element: ET.Element, tag: str) -> float | None:
-    try:
-        return float((element.findtext(tag) or "").strip())
-    except ValueError:
-        return None
-
-
-def read_voc(path: Path, report: Report) -> VocAnnotation | None:
-    """The annotation's image name, size and (label, box) objects; None, with a warning, if unparsable."""
-    try:
-        root = parse_xml(path.read_bytes())
-    except (OSError, ET.ParseError) as e:
-        report.bad_xml.append(str(path))
-        report.warn(path, f"unparsable XML: {e}")
-        return None
-    width, height = _number(root, "size/width"), _number(root, "size/height")
-    size = (int(width), int(height)) if width and height else None
-    objects = []
-    for obj in root.iter("object"):
-        coords = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
-        box = tuple(coords) if None not in coords else None
-        objects.append(((obj.findtext("name") or "").strip(), box))
-    return VocAnnotation((root.findtext("filename") or "").strip(), size, objects)
-
-
-def find_voc_image(images_dir: Path, annotation: VocAnnotation, stem: str) -> Path | None:
-    """The image an annotation describes: its <filename>, else one named like the XML file."""
-    names = [Path(annotation.filename).name] if annotation.filename else []
-    names += [stem + suffix for suffix in IMAGE_SUFFIXES]
-    return next((images_dir / n for n in names if (images_dir / n).is_file()), None)
 
 
 def voc_face_name(source: str, stem: str, index: int) -> str:
@@ -344,14 +262,17 @@ def import_voc(images_dir: str | Path, annotations_dir: str | Path, *, source: s
     root = Path(root) if root is not None else images_dir.resolve().parent.parent
     report = report if report is not None else Report()
     for xml_path in sorted(annotations_dir.glob("*.xml")):
-        annotation = read_voc(xml_path, report)
-        if annotation is None:
+        try:
+            annotation = read_voc(xml_path)
+        except VocError as e:
+            report.bad_xml.append(str(xml_path))
+            report.warn(xml_path, str(e))
             continue
         image_path = find_voc_image(images_dir, annotation, xml_path.stem)
         if image_path is None:
             report.warn(xml_path, f"no image {annotation.filename or xml_path.stem} in {images_dir}")
             continue
-        loaded = load_image(image_path, report)
+        loaded = load_with_hash(image_path, report)
         if loaded is None:
             continue
         image, image_hash = loaded
@@ -596,31 +517,11 @@ def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, te
             if min(pixels.shape[:2]) >= 2:
                 crop.box, crop.pixels = box, pixels
         file = unique_file(crop, used)
-        write_jpeg(out / file, crop.pixels)
+        write_image(out / file, shrink(crop.pixels), jpeg_quality=JPEG_QUALITY)
         rows.append(manifest_row(crop, file, split))
         if progress is not None and len(rows) % 500 == 0:
             print(f"  {len(rows)} crops written (now {crop.source})", file=progress, flush=True)
     return rows
-
-
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write the manifest atomically: the training script never sees a half-written one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def remove_stale(out: Path, old: list[dict[str, str]], new: list[dict[str, str]]) -> int:
@@ -655,17 +556,6 @@ def unlisted_files(out: Path, rows: list[dict[str, str]]) -> int:
 # --------------------------------------------------------------------------------------------- summary
 
 
-def _table(header: list[str], rows: list[list[object]]) -> str:
-    """Left-aligned first column, right-aligned numbers."""
-    table = [[str(v) for v in r] for r in [header, *rows]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = []
-    for row in table:
-        cells = [v.rjust(w) for v, w in zip(row, widths, strict=True)]
-        lines.append("  ".join([row[0].ljust(widths[0]), *cells[1:]]))
-    return "\n".join(lines)
-
-
 def count_table(rows: list[dict[str, str]], key: str, keys: Iterable[str]) -> str:
     """Crops per `key` (source or split) and class, with totals; for splits also the source images."""
     counts = Counter((r[key], r["class"]) for r in rows)
@@ -674,7 +564,7 @@ def count_table(rows: list[dict[str, str]], key: str, keys: Iterable[str]) -> st
             for k in keys]
     body.append(["total", *(sum(counts[k, c] for k in keys) for c in CLASSES), len(rows),
                  len({r["source_image"] for r in rows})])
-    return _table([key, *CLASSES, "total", "images"], body)
+    return text_table([[key, *CLASSES, "total", "images"], *body])
 
 
 def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
@@ -704,7 +594,7 @@ def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facemask.tools.dataset",
+        prog=prog("python -m facemask.tools.dataset"),
         description="Assemble OUT/<class>/*.jpg face crops (and OUT/manifest.csv with each crop's split and "
         "origin) from the shared face-mask datasets. VOC faces are cropped with the margin the res10 SSD "
         "face detector uses at run time; portraits in class folders are cropped by the SSD itself. Exact "
@@ -789,7 +679,6 @@ def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from facemask.cli import run_command
 
     parser = build_parser()
     args = parser.parse_args(argv)

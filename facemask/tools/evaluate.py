@@ -34,31 +34,28 @@ import numpy as np
 
 from facemask.cli import (
     check_face_detector,
+    check_model_arguments,
     checked,
-    face_detector_arguments,
     face_detector_inputs,
     int_range,
+    model_arguments,
     model_inputs,
+    prog,
     run_command,
 )
-from facemask.errors import DatasetError, FacemaskError
-from facemask.faces import Box, face_finder_kind, iou, load_face_finder
-from facemask.files import read_csv, sha256
+from facemask.errors import DatasetError, FacemaskError, warn
+from facemask.faces import Box, clip_box, crop_box, face_finder_kind, iou, load_face_finder
+from facemask.files import sha256, shown_path
 from facemask.images import list_images, read_image
 from facemask.labels import CLASSES, canonical_label
+from facemask.manifest import MANIFEST, read_manifest, rows_by_file
 from facemask.outputs import Input, Output, check_outputs
-from facemask.tools.dataset import (
-    Report,
-    clip_box,
-    crop_box,
-    expand_to_detector_box,
-    find_voc_image,
-    read_voc,
-    voc_face_name,
-)
+from facemask.tools.dataset import expand_to_detector_box, voc_face_name
 from facemask.tools.label_fixes import fixed_label, read_label_fixes
 from facemask.tools.sheets import contact_sheet
-from facemask.train.data import MANIFEST, class_folders, read_manifest
+from facemask.tools.tables import text_table
+from facemask.tools.voc import VocError, find_voc_image, read_voc
+from facemask.train.data import class_folders
 from facemask.train.report import classification_metrics, ranking_metrics
 
 PRIMARY_IOU = 0.5
@@ -214,7 +211,7 @@ def manifest_images(manifest: str | Path, split: str, voc_dir: str | Path | None
     `voc_dir` (`<name of voc_dir>/images/...`), only those count, so a same-named image of another dataset
     never decides.
     """
-    rows = read_csv(manifest, "manifest")
+    rows = read_manifest(manifest)
     if rows and not {"source_image", "split"} <= set(rows[0]):
         raise DatasetError(f"{manifest} has no source_image and split columns")
     images = [PurePosixPath(row["source_image"] or "") for row in rows]
@@ -377,16 +374,17 @@ def evaluate_voc(
     images_dir, annotations_dir = voc_dir / "images", voc_dir / "annotations"
     wanted = set(images) if images is not None else None
     tally = _Tally()
-    report = Report()
     todo = []
     for xml_path in sorted(annotations_dir.glob("*.xml")):
-        annotation = read_voc(xml_path, report)
-        if annotation is None:
+        try:
+            annotation = read_voc(xml_path)
+        except VocError as e:
+            warn(f"skipped {xml_path}: {e}")
             tally.skipped["unparsable_xml"] += 1
             continue
         image_path = find_voc_image(images_dir, annotation, xml_path.stem)
         if image_path is None:
-            report.warn(xml_path, f"no image {annotation.filename or xml_path.stem} in {images_dir}")
+            warn(f"skipped {xml_path}: no image {annotation.filename or xml_path.stem} in {images_dir}")
             tally.skipped["missing_image"] += 1
         elif wanted is not None and image_path.name not in wanted:
             tally.skipped["not_selected"] += 1
@@ -398,12 +396,12 @@ def evaluate_voc(
                                        mininterval=2):
         frame = read_image(image_path)
         if frame is None:
-            report.warn(image_path, "not a readable image")
+            warn(f"skipped {image_path}: not a readable image")
             tally.skipped["unreadable_image"] += 1
             continue
         h, w = frame.shape[:2]
         if annotation.size and annotation.size != (w, h):
-            report.warn(image_path, f"image is {w}x{h}, annotation says {annotation.size[0]}x{annotation.size[1]}")
+            warn(f"skipped {image_path}: image is {w}x{h}, annotation says {annotation.size[0]}x{annotation.size[1]}")
             tally.skipped["size_mismatch"] += 1
             continue
         gts = _read_gts(annotation, image_path.name, w, h, tally, label_fixes or {}, voc_dir.resolve().name)
@@ -515,7 +513,7 @@ def evaluate_dataset(
 
     root = Path(root)
     folders = class_folders(root)
-    manifest = read_manifest(root)
+    manifest = rows_by_file(read_manifest(root / MANIFEST))
     if (split or real_only) and not manifest:
         raise DatasetError(f"{root / MANIFEST} is missing or empty; --split and --real-only need it")
     skipped: Counter = Counter()
@@ -569,15 +567,6 @@ def evaluate_dataset(
 # ------------------------------------------------------------------------------------------------ summary
 
 
-def _table(rows: list[list[object]]) -> str:
-    cells = [[str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    return "\n".join(
-        "  ".join([r[0].ljust(widths[0]), *(v.rjust(w) for v, w in zip(r[1:], widths[1:], strict=True))])
-        for r in cells
-    )
-
-
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -598,7 +587,7 @@ def detection_text(result: dict) -> str:
     ious = ", ".join(f"IoU>={k}: {_fmt(det[k]['mean_iou'])} (raw VOC box {_fmt(det[k]['mean_iou_with_raw_gt_box'])})"
                      for k in keys)
     return (f"face detection: {result['images']} images, {result['faces']} faces, {det[keys[0]]['detections']} "
-            f"detections; GT boxes {result['gt_boxes']}\n{_table(rows)}\nmean IoU of matched pairs: {ious}")
+            f"detections; GT boxes {result['gt_boxes']}\n{text_table(rows)}\nmean IoU of matched pairs: {ious}")
 
 
 def comparison_text(result: dict) -> str:
@@ -615,7 +604,7 @@ def comparison_text(result: dict) -> str:
     rows += [row(f"  size {b}", lambda s, b=b: s["by_size"][b]["recall"]) for b in bins]
     rows += [row(f"  {c}", lambda s, c=c: s["by_class"][c]["recall"]) for c in CLASSES]
     rows.append(row("boxes matching a face", lambda s: s["precision"]))
-    return "face detectors side by side\n" + _table(rows)
+    return "face detectors side by side\n" + text_table(rows)
 
 
 def classification_summary(title: str, metrics: dict) -> str:
@@ -643,7 +632,7 @@ def framings_text(result: dict) -> str:
         rows.append([name, m["n"], _fmt(m["macro_f1"]), _fmt(inc.get("precision")), _fmt(inc.get("recall")),
                      _fmt(m["ranking"]["incorrect_mask"]["average_precision"] if m["ranking"] else None)])
     return "classifier alone on ground-truth faces by framing (ssd: as the SSD frames them; box+N%: the " \
-           "annotated box widened by N% a side)\n" + _table(rows)
+           "annotated box widened by N% a side)\n" + text_table(rows)
 
 
 def size_text(by_size: dict) -> str:
@@ -651,7 +640,7 @@ def size_text(by_size: dict) -> str:
     rows = [["face size", "faces", "accuracy", "macro-F1", "incorrect P", "incorrect R", "incorrect n"]]
     rows += [[name, m["n"], _fmt(m["accuracy"]), _fmt(m["macro_f1"]), _fmt(m["incorrect_mask"]["precision"]),
               _fmt(m["incorrect_mask"]["recall"]), m["incorrect_mask"]["support"]] for name, m in by_size.items()]
-    return _table(rows)
+    return text_table(rows)
 
 
 def ranking_text(ranking: dict) -> str:
@@ -660,7 +649,7 @@ def ranking_text(ranking: dict) -> str:
     rows = [["", *ranking]]
     rows += [[m.replace("_", " ").replace("at recall ", "at recall >= "), *(_fmt(r[m]) for r in ranking.values())]
              for m in measures]
-    return _table(rows)
+    return text_table(rows)
 
 
 def summary_text(result: dict) -> str:
@@ -693,7 +682,7 @@ def summary_text(result: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m facemask.tools.evaluate",
+        prog=prog("python -m facemask.tools.evaluate"),
         description="Measure accuracy: the full pipeline (res10 SSD face detector + mask classifier) on Pascal "
         "VOC photos, or the classifier alone on ground-truth crops or on a dataset of class folders. Writes "
         "OUT/NAME.json with every number, the command line and the model, and OUT/NAME_confusion.png.",
@@ -727,10 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "labelled without_mask)")
     p.add_argument("--real-only", action="store_true",
                    help="with --dataset: leave out crops the manifest marks synthetic (synthetic=1)")
-    p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
-    p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
-                   help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
-    face_detector_arguments(p)
+    model_arguments(p)
     p.add_argument("--compare", nargs="+", default=[], metavar="DETECTOR",
                    help="with --voc: also measure these face detectors (yunet, ssd or a path, each at its default "
                         "confidence) and report detection side by side with --face-detector's")
@@ -767,9 +753,7 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                 p.error(f"{flag} goes with --voc")
         if (args.split or args.real_only) and not (args.dataset / MANIFEST).is_file():
             p.error(f"--split and --real-only need {args.dataset / MANIFEST}, which does not exist")
-    if args.model and not Path(args.model).is_file():
-        p.error(f"--model: no such file: {args.model}")
-    check_face_detector(p, args)
+    check_model_arguments(p, args)
     for name in args.compare:
         if args.voc is None:
             p.error("--compare goes with --voc")
@@ -852,7 +836,7 @@ def run(args: argparse.Namespace, argv: list[str], detector=None) -> dict:
     result = {
         "name": name,
         "command": shlex.join(["python", "-m", "facemask.tools.evaluate", *argv]),
-        "model": str(model) if model else args.model,
+        "model": shown_path(model) if model else args.model,
         "model_sha256": sha256(model) if model and Path(model).is_file() else None,
         "backend": getattr(classifier, "backend", args.backend),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -8,14 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facemask.files import atomic_path
+from facemask.images import resize_longest, write_image
 
 
 def _tile(image: np.ndarray, label: str, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    resized = resize_longest(image, size)
     if resized.ndim == 2:
         resized = cv2.cvtColor(resized, cv2.COLOR_GRAY2BGR)
     tile = np.full((size + 18, size, 3), 255, np.uint8)
@@ -44,7 +41,5 @@ def contact_sheet(images: Sequence[np.ndarray | tuple[str, np.ndarray]], path: s
     tiles += [blank] * (-len(tiles) % columns)
     grid = np.vstack([np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)])
     path = Path(path)
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), grid):
-            raise OSError(f"cannot write {path}")
+    write_image(path, grid)
     return path

@@ -10,11 +10,9 @@ import numpy as np
 
 from facemask.classifier import INPUT_SIZE, model_input
 from facemask.errors import DatasetError, ImageError, warn
-from facemask.files import read_csv
 from facemask.images import IMAGE_SUFFIXES, list_images, load_image
 from facemask.labels import CLASSES, canonical_label
-
-MANIFEST = "manifest.csv"
+from facemask.manifest import MANIFEST, read_manifest, rows_by_file
 
 
 @dataclass
@@ -49,18 +47,6 @@ def class_folders(root: str | Path) -> dict[str, Path]:
     return folders
 
 
-def read_manifest(root: Path) -> dict[str, dict[str, str]]:
-    """file (relative to the dataset) → its row (split, source, synthetic...), as recorded by
-    `python -m facemask.tools.dataset`; {} when there is none."""
-    path = root / MANIFEST
-    if not path.is_file():
-        return {}
-    rows = read_csv(path, "manifest")
-    if rows and "file" not in rows[0]:
-        raise DatasetError(f"cannot read the manifest {path}: it has no file column")
-    return {row["file"]: row for row in rows}
-
-
 def _candidates(folder: Path) -> list[Path]:
     """Everything in a class folder named like an image, so that a folder or a broken link named x.jpg is
     reported as unreadable rather than silently left out."""
@@ -73,7 +59,7 @@ def load_dataset(root: str | Path) -> Dataset:
     A class folder none of whose files can be read is a DatasetError, raised before any training starts."""
     root = Path(root)
     folders = class_folders(root)
-    manifest = read_manifest(root)
+    manifest = rows_by_file(read_manifest(root / MANIFEST))
     files = [(path, CLASSES.index(label)) for label, folder in folders.items() for path in _candidates(folder)]
     images = np.empty((len(files), INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
     kept, labels, bad = [], [], 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facemask.classifier import card_path
-from facemask.files import check_regular, remove_stale_temps, temp_path
+from facemask.files import check_regular, remove_stale_temps, shown_path, temp_path
 from facemask.interrupt import signals_held
 from facemask.labels import CLASSES
 from facemask.train.data import load_dataset, split_indices
@@ -53,13 +53,14 @@ def run_training(
     plot_dir = Path(plot_dir)
     plot_history(histories, plot_dir / "training.png")
     seen = ", also trained on: not held out" if config.train_on_val else ""
-    print(write_report(y_true, y_pred, plot_dir, header=f"validation split of {dataset} ({len(val_idx)} images{seen})"))
+    header = f"validation split of {shown_path(dataset)} ({len(val_idx)} images{seen})"
+    print(write_report(y_true, y_pred, plot_dir, header=header))
 
     card = {
         "classes": list(CLASSES),
         "input_size": [224, 224],
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": str(dataset),
+        "dataset": shown_path(dataset),
         "images": {"train": len(train_idx), "val": len(val_idx)},
         "config": vars(config),
         "validation": classification_metrics(y_true, y_pred)["per_class"],

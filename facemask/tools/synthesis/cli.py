@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from facemask.cli import prog, run_command
 from facemask.errors import FacemaskError
 from facemask.tools.synthesis.dataset import CACHE_NAME
 from facemask.tools.synthesis.geometry import KINDS
@@ -13,7 +14,7 @@ from facemask.tools.synthesis.geometry import KINDS
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m facemask.tools.synthesis",
+        prog=prog("python -m facemask.tools.synthesis"),
         description="Paste masks onto the training split's without_mask crops: worn correctly (-> with_mask) and "
         "incorrectly, nose out or on the chin (-> incorrect_mask), and list them in the manifest as synthetic "
         "training rows. A rerun replaces the crops and rows of the previous run.")
@@ -60,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    from facemask.cli import run_command
 
     args.kinds = kinds
     return run_command(_synthesize, args)

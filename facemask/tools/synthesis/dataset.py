@@ -3,7 +3,6 @@ and listed in its manifest as synthetic training rows."""
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 import zlib
@@ -11,11 +10,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from facemask.files import atomic_path, write_json
-from facemask.images import read_image
+from facemask.files import write_json
+from facemask.images import read_image, write_image
+from facemask.manifest import COLUMNS, MANIFEST, read_manifest, write_manifest
 from facemask.tools.sheets import contact_sheet
 from facemask.tools.synthesis.appearance import paste_mask, visible_fraction
 from facemask.tools.synthesis.geometry import KINDS, MAX_YAW, MIN_VISIBLE, choose_template, face_points, mask_quad
@@ -25,28 +24,8 @@ from facemask.tools.synthesis.templates import TEXTURE_SUFFIXES, load_templates,
 KIND_CLASS = {"correct": "with_mask", "nose_out": "incorrect_mask", "chin": "incorrect_mask"}
 SOURCE = "synthetic"  # the manifest's `source` for rows this module writes; reruns replace exactly these
 PREFIX = "synth_"
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ("file", "class", "split", "source", "source_image", "box", "synthetic")
 CACHE_NAME = ".synth_landmarks.json"
 JPEG_QUALITY = 95  # as the dataset importer writes crops: synthetic ones must not differ in compression
-
-
-def read_manifest(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """(columns, rows) of a manifest; ([], []) when there is none."""
-    if not path.is_file():
-        return [], []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
-
-
-def write_manifest(path: Path, columns: Sequence[str], rows: Iterable[dict[str, str]]) -> None:
-    """Rewrite the manifest atomically, so that a training run never reads half of it."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def training_faces(dataset: Path) -> tuple[list[str], bool]:
@@ -55,22 +34,14 @@ def training_faces(dataset: Path) -> tuple[list[str], bool]:
     With a manifest, only its real (non-synthetic) `train` rows: a synthetic crop made from a validation or test
     face would put that face into training. Without one, every crop in `without_mask/`.
     """
-    columns, rows = read_manifest(dataset / MANIFEST)
-    if columns:
+    if (dataset / MANIFEST).is_file():
+        rows = read_manifest(dataset / MANIFEST)
         files = sorted({r["file"] for r in rows if r.get("class") == "without_mask" and r.get("split") == "train"
                         and r.get("synthetic", "0") != "1" and r.get("source") != SOURCE})
         return [f for f in files if (dataset / f).is_file()], True
     folder = dataset / "without_mask"
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEXTURE_SUFFIXES)
     return [p.relative_to(dataset).as_posix() for p in files], False
-
-
-def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    with atomic_path(path) as tmp:
-        buf.tofile(str(tmp))
 
 
 def output_name(stem: str, kind: str, k: int) -> str:
@@ -191,7 +162,7 @@ def synthesize_dataset(dataset_dir: str | Path, templates_dir: str | Path, per_f
                 template = choose_template(templates, points.yaw, rng)
                 image = paste_mask(face, template, targets, rng, textures)
                 name = output_name(stem, kind, k)
-                _write_jpeg(dataset / name, image)
+                write_image(dataset / name, image, jpeg_quality=JPEG_QUALITY)
                 counts[kind] += 1
                 new_rows.append({
                     "file": name, "class": KIND_CLASS[kind], "split": "train", "source": SOURCE,
@@ -205,13 +176,12 @@ def synthesize_dataset(dataset_dir: str | Path, templates_dir: str | Path, per_f
     write_json(cache_file, cache)
 
     # Re-read the manifest now: another tool may have rewritten it while faces were being made.
-    columns, rows = read_manifest(dataset / MANIFEST)
+    rows = read_manifest(dataset / MANIFEST)
     old = [r for r in rows if r.get("source") == SOURCE]
-    if columns:
-        for column in MANIFEST_COLUMNS:
-            if column not in columns:
-                columns.append(column)
-        write_manifest(dataset / MANIFEST, columns, [r for r in rows if r.get("source") != SOURCE] + new_rows)
+    if (dataset / MANIFEST).is_file():
+        columns = list(rows[0]) if rows else []
+        columns += [c for c in COLUMNS if c not in columns]
+        write_manifest(dataset / MANIFEST, [r for r in rows if r.get("source") != SOURCE] + new_rows, columns)
     elif has_manifest:
         counts["manifest_vanished"] += 1
     counts["removed_old"] = _remove_old(dataset, old, {r["file"] for r in new_rows})

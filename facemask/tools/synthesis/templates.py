@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemask.images import resize_longest
+
 ANCHOR_NAMES = ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
 EXCLUDED_FAMILIES = ("gas",)  # gas masks / respirators are not what the product calls a face mask
 TEXTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -36,10 +38,7 @@ def _view(name: str) -> tuple[str, str]:
 
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     scale = min(1.0, max_side / max(image.shape[:2]))
-    if scale < 1.0:
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return image, scale
+    return (resize_longest(image, max_side) if scale < 1.0 else image), scale
 
 
 def parse_masks_cfg(text: str) -> dict[str, dict[str, object]]:

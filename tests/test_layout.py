@@ -1,0 +1,93 @@
+"""The layout is the architecture: the run-time library at the top of facemask/, training in facemask/train/, the
+offline tools in facemask/tools/, dependencies pointing down only; and what pip installs is all of it."""
+
+import ast
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "facemask"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    """Every facemask module a file imports, at the top or inside a function."""
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {n for n in names if n == "facemask" or n.startswith("facemask.")}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in ("train", "tools", "cli"):
+        return parts[1]
+    return "library"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_dependencies_point_down(path: Path):
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    allowed = {
+        "library": {"library"},
+        "train": {"library", "train"},
+        "tools": {"library", "train", "tools", "cli"},
+        "cli": {"library", "train", "cli"},
+    }[layer_of(module)]
+    wrong = {m for m in imported_modules(path) if layer_of(m) not in allowed}
+    assert not wrong, f"{module} ({layer_of(module)}) imports {sorted(wrong)}"
+
+
+def test_the_import_check_sees_relative_and_lazy_imports(tmp_path: Path):
+    fake = tmp_path / "facemask" / "tools" / "x.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("import os\nfrom ..cli import run_command\nfrom . import voc\n"
+                    "def f():\n    from facemask.train import data\n")
+    found = imported_modules(fake, tmp_path)
+    assert found == {"facemask.cli", "facemask.cli.run_command", "facemask.tools", "facemask.tools.voc",
+                     "facemask.train", "facemask.train.data"}
+    assert {layer_of(m) for m in found} == {"cli", "tools", "train"}
+
+
+def test_the_public_api_imports_nothing_heavy():
+    heavy = "{'keras', 'tensorflow', 'sklearn', 'matplotlib', 'mtcnn'}"
+    code = f"import sys, facemask, facemask.train, facemask.tools; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from facemask import CLASSES, Face, MaskDetector  # noqa: F401  the API the README shows
+
+    assert CLASSES == ("with_mask", "without_mask", "incorrect_mask")
+
+
+def test_every_package_and_shipped_file_is_installed():
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    mapped = set(setuptools["package-dir"])
+    assert set(setuptools["packages"]) == on_disk | mapped
+    for package, folder in setuptools["package-dir"].items():
+        patterns = setuptools["package-data"][package]
+        shipped = {p.name for p in (ROOT / folder).iterdir() if p.is_file()}
+        assert shipped == {p.name for pattern in patterns for p in (ROOT / folder).glob(pattern)}, package
+    assert (PACKAGE / "tools" / "label_fixes.csv").is_file()
+
+
+@pytest.mark.parametrize("script", sorted(PYPROJECT["project"]["scripts"]))
+def test_console_scripts_point_at_entry_points(script: str):
+    module, function = PYPROJECT["project"]["scripts"][script].split(":")
+    main = getattr(importlib.import_module(module), function)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
