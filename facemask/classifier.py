@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, require
 from .files import shipped
 from .labels import CLASSES, canonical_label
 
@@ -141,6 +141,7 @@ class KerasClassifier(Classifier):
     backend = "keras"
 
     def __init__(self, path: Path):
+        require("keras", f"the model {path.name} (--backend keras)", "train")
         import keras
 
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
-from .errors import FacemaskError, SourceError, printable
+from .errors import FacemaskError, SourceError, printable, require
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import Terminated, exit_status, sigterm_as_exception
@@ -198,6 +198,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
+    require("keras", "training", "train")
     from facemask.train.model import TrainConfig
     from facemask.train.training import export_existing, run_training
 

@@ -1,5 +1,6 @@
 """Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback."""
 
+import importlib.util
 import re
 import sys
 
@@ -37,6 +38,14 @@ class ImageTooLarge(ImageError):
     def __init__(self, message: str, flag: str = ""):
         super().__init__(message)
         self.flag = flag
+
+
+def require(module: str, purpose: str, extra: str) -> None:
+    """A FacemaskError naming the pip extra to install when an optional dependency is missing, instead of the
+    ModuleNotFoundError a lazy import would raise deep inside a run."""
+    if importlib.util.find_spec(module) is None:
+        raise FacemaskError(f"{purpose} needs {module}, which is not installed: "
+                            f"pip install 'facemask-detector[{extra}]' (or pip install -r requirements.txt)")
 
 
 def printable(text: str) -> str:

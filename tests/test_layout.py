@@ -91,3 +91,11 @@ def test_console_scripts_point_at_entry_points(script: str):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
+
+
+def test_a_missing_optional_dependency_names_the_extra_to_install():
+    from facemask.errors import FacemaskError, require
+
+    require("numpy", "anything", "train")  # installed: nothing happens
+    with pytest.raises(FacemaskError, match=r"training needs no_such_module_xyz.*facemask-detector\[train\]"):
+        require("no_such_module_xyz", "training", "train")
