@@ -48,6 +48,12 @@ def prog(name: str) -> str:
     return typed if typed.startswith("facemask-") else name
 
 
+def command_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """Every command's parser: named as the user typed it, each flag's default shown in --help."""
+    return argparse.ArgumentParser(prog=prog(name), description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
 DAY = 86400.0  # seconds: the most any waiting flag takes
 
 
@@ -153,10 +159,9 @@ def _check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, wha
 
 
 def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog("train_mask_detector.py"),
-        description="Fine-tune MobileNetV2 to tell masked, unmasked and incorrectly masked faces apart.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = command_parser(
+        "train_mask_detector.py",
+        "Fine-tune MobileNetV2 to tell masked, unmasked and incorrectly masked faces apart.",
     )
     p.add_argument("-d", "--dataset", default="dataset", help="folder with one sub-folder of face images per class "
                    "(with_mask, without_mask, incorrect_mask, or an alias such as mask_weared_incorrect)")
@@ -286,11 +291,10 @@ def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
 
 
 def video_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog("detect_mask_video.py"),
-        description="Detect faces and whether each wears a mask, wears none, or wears it incorrectly. "
+    p = command_parser(
+        "detect_mask_video.py",
+        "Detect faces and whether each wears a mask, wears none, or wears it incorrectly. "
                     "Press q or Esc in the window to stop.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("-v", "--video", help="video file or stream URL (anything OpenCV can open) instead of a camera")
@@ -383,12 +387,11 @@ def video_main(argv: list[str] | None = None) -> int:
 
 
 def image_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog("detect_mask_image.py"),
-        description="Detect faces and masks in an image file or a folder of images: writes an annotated copy "
+    p = command_parser(
+        "detect_mask_image.py",
+        "Detect faces and masks in an image file or a folder of images: writes an annotated copy "
                     "of each image and a CSV with one row per face (file, box, label, confidence). "
                     "Unreadable images are skipped with a warning.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("-i", "--image", required=True, metavar="PATH",
                    help=f"an image file, or a folder: its {', '.join(IMAGE_SUFFIXES)} files, hidden ones left out; "

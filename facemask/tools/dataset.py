@@ -27,7 +27,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from facemask.cli import prog, run_command
+from facemask.cli import command_parser, run_command
 from facemask.errors import DatasetError, ImageError, ImageTooLarge, printable
 from facemask.faces import Box, FaceFinder, SSDFaceFinder, clip_box, crop_box, load_face_finder
 from facemask.images import decode_image, list_images, read_bytes, resize_longest, write_image
@@ -593,13 +593,12 @@ def summary(rows: list[dict[str, str]], report: Report, seconds: float) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog("python -m facemask.tools.dataset"),
-        description="Assemble OUT/<class>/*.jpg face crops (and OUT/manifest.csv with each crop's split and "
+    parser = command_parser(
+        "python -m facemask.tools.dataset",
+        "Assemble OUT/<class>/*.jpg face crops (and OUT/manifest.csv with each crop's split and "
         "origin) from the shared face-mask datasets. VOC faces are cropped with the margin the res10 SSD "
         "face detector uses at run time; portraits in class folders are cropped by the SSD itself. Exact "
         "duplicates are dropped; every source image goes wholly to one split.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--shared", type=Path, default=Path("../shared/datasets"),
                         help="the datasets folder (holds face-mask-voc/, ilc2021-train/, mask-nomask-real/, "

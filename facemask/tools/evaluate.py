@@ -36,11 +36,11 @@ from facemask.cli import (
     check_face_detector,
     check_model_arguments,
     checked,
+    command_parser,
     face_detector_inputs,
     int_range,
     model_arguments,
     model_inputs,
-    prog,
     run_command,
 )
 from facemask.errors import DatasetError, FacemaskError, warn
@@ -681,12 +681,11 @@ def summary_text(result: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog("python -m facemask.tools.evaluate"),
-        description="Measure accuracy: the full pipeline (res10 SSD face detector + mask classifier) on Pascal "
+    p = command_parser(
+        "python -m facemask.tools.evaluate",
+        "Measure accuracy: the full pipeline (face detector + mask classifier) on Pascal "
         "VOC photos, or the classifier alone on ground-truth crops or on a dataset of class folders. Writes "
         "OUT/NAME.json with every number, the command line and the model, and OUT/NAME_confusion.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--voc", type=Path, metavar="DIR",

@@ -6,39 +6,37 @@ import argparse
 import sys
 from pathlib import Path
 
-from facemask.cli import prog, run_command
+from facemask.cli import command_parser, run_command
 from facemask.errors import FacemaskError
 from facemask.tools.synthesis.dataset import CACHE_NAME
 from facemask.tools.synthesis.geometry import KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog("python -m facemask.tools.synthesis"),
-        description="Paste masks onto the training split's without_mask crops: worn correctly (-> with_mask) and "
+    parser = command_parser(
+        "python -m facemask.tools.synthesis",
+        "Paste masks onto the training split's without_mask crops: worn correctly (-> with_mask) and "
         "incorrectly, nose out or on the chin (-> incorrect_mask), and list them in the manifest as synthetic "
         "training rows. A rerun replaces the crops and rows of the previous run.")
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),
-                        help="dataset folder with without_mask/, with_mask/, incorrect_mask/ and manifest.csv "
-                        "(default: dataset)")
+                        help="dataset folder with without_mask/, with_mask/, incorrect_mask/ and manifest.csv")
     parser.add_argument("--templates", type=Path, default=Path("../shared/datasets/mask-templates"),
-                        help="MaskTheFace mask folder with masks.cfg, templates/ and textures/ "
-                        "(default: ../shared/datasets/mask-templates)")
+                        help="MaskTheFace mask folder with masks.cfg, templates/ and textures/")
     parser.add_argument("--per-face", type=int, default=1,
-                        help="masked versions of each face per kind (default: 1)")
+                        help="masked versions of each face per kind")
     parser.add_argument("--kinds", default=",".join(KINDS),
-                        help=f"comma-separated ways of wearing the mask, of {', '.join(KINDS)} (default: all)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same crops (default: 42)")
+                        help=f"comma-separated ways of wearing the mask, of {', '.join(KINDS)}")
+    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same crops")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only a seeded random sample of N faces, for a quick look (default: all)")
+                        help="use only a seeded random sample of N faces, for a quick look; all when not given")
     parser.add_argument("--sheet", type=Path, default=None,
                         help="also write a PNG contact sheet of examples here (original, then each kind)")
     parser.add_argument("--cache", type=Path, default=None,
-                        help=f"landmark cache file (default: DATASET/{CACHE_NAME})")
+                        help=f"landmark cache file; DATASET/{CACHE_NAME} when not given")
     parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for MTCNN; the machine is shared, so 1 by default")
+                        help="CPU threads for MTCNN")
     parser.add_argument("--min-confidence", type=float, default=0.9,
-                        help="MTCNN confidence below which a face counts as not found (default: 0.9)")
+                        help="MTCNN confidence below which a face counts as not found")
     return parser
 
 
