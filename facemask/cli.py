@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
-from .errors import FacemaskError, SourceError, printable, require
+from .errors import FacemaskError, OutputError, SourceError, printable, require
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import Terminated, exit_status, sigterm_as_exception
@@ -358,6 +358,9 @@ def _video(args) -> None:
         raise KeyboardInterrupt
     if summary.lost:
         raise SourceError(summary.lost)
+    if summary.unsaved_snapshots:
+        raise OutputError(f"{summary.unsaved_snapshots} alert snapshot(s) could not be written to {args.snapshots} "
+                          "(the alerts themselves were raised and logged)")
 
 
 def _video_inputs(args: argparse.Namespace) -> list[Input]:

@@ -60,6 +60,7 @@ class Monitor:
         self.source = redact(source)  # what the log and --on-alert commands receive: never a password
         self.people: Counter = Counter()  # ended tracks by majority label: unique people per class
         self.alerts = 0
+        self.unsaved_snapshots = 0  # alert snapshots a write failed for: the run ends with status 1
         self._persons: dict[int, _Person] = {}
         self._banner, self._banner_time = "", -math.inf
         self.snapshots = Path(self.config.snapshots) if self.config.snapshots else None
@@ -144,6 +145,7 @@ class Monitor:
             write_image(path, frame)
         except FacemaskError as e:
             warn(str(e))
+            self.unsaved_snapshots += 1
             return None
         return str(path)
 

@@ -51,6 +51,7 @@ class Summary:
     reconnects: int = 0  # times a live source came back after it stopped
     skipped: int = 0  # damaged frames of a file skipped
     lost: str | None = None  # why a live source ended: it stopped and never came back
+    unsaved_snapshots: int = 0  # alert snapshots that could not be written
 
     @property
     def fps(self) -> float:
@@ -227,6 +228,7 @@ def run(
                     cv2.destroyAllWindows()
                 monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
                 summary.people, summary.alerts = monitor.people, monitor.alerts
+                summary.unsaved_snapshots = monitor.unsaved_snapshots
                 summary.interrupted = stop.signum
                 summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
     return summary

@@ -14,6 +14,7 @@ from conftest import CLASS_COLORS, GRACE_HOPPER, write_video
 
 from facemask.cli import video_main
 from facemask.detector import Face
+from facemask.errors import OutputError
 from facemask.events import CommandHook, EventLog, label_runs, ring_bell
 from facemask.monitor import Monitor, MonitorConfig
 from facemask.overlay import face_text, tally_lines
@@ -278,3 +279,23 @@ def test_bad_monitoring_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         video_main([*argv, "--no-display"])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_snapshot_that_cannot_be_written_is_warned_and_ends_the_run_with_status_1(tmp_path, color_model,
+                                                                                    monkeypatch):
+    def full_disk(path, image):
+        raise OutputError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr("facemask.monitor.write_image", full_disk)
+    frames = [frame_with([("without_mask", 200, 100)]) for _ in range(15)]
+    video = write_video(tmp_path / "one.mp4", frames, fps=FPS)
+    log = tmp_path / "events.jsonl"
+    code, out, err = run_video(["--video", str(video), "-m", str(color_model), "--alert-after", "1",
+                                "--log", str(log), "--snapshots", str(tmp_path / "snaps")])
+    assert code == 1
+    assert out.startswith("15 frames, faces:")  # the summary still comes first
+    assert "No space left on device" in err
+    assert err.strip().splitlines()[-1] == (f"error: 1 alert snapshot(s) could not be written to {tmp_path / 'snaps'} "
+                                            "(the alerts themselves were raised and logged)")
+    alerts = [json.loads(line) for line in log.read_text().splitlines() if '"alert"' in line]
+    assert len(alerts) == 1 and alerts[0]["snapshot"] is None
