@@ -12,10 +12,10 @@ from .detector import MaskDetector
 from .errors import ImageError, ImageTooLarge, warn
 from .files import atomic_path
 from .images import load_image, write_image
-from .labels import CLASSES, DISPLAY_NAMES
+from .labels import counts_text
 from .overlay import draw_faces
 
-CSV_FIELDS = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score")
+CSV_FIELDS = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score", "unsure")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 
@@ -24,13 +24,13 @@ class ImageSummary:
     images: int = 0  # read, detected and written
     unreadable: int = 0
     without_faces: int = 0
-    faces: Counter = field(default_factory=Counter)
+    faces: Counter = field(default_factory=Counter)  # per class, of the faces big enough to tell
+    unsure: int = 0  # faces too small to tell
     interrupted: bool = False
 
     def __str__(self) -> str:
-        counts = ", ".join(f"{DISPLAY_NAMES[c]} {self.faces[c]}" for c in CLASSES)
-        return (f"{self.images} images, faces: {counts}; {self.without_faces} image(s) without faces, "
-                f"{self.unreadable} unreadable")
+        return (f"{self.images} images, faces: {counts_text(self.faces, self.unsure)}; "
+                f"{self.without_faces} image(s) without faces, {self.unreadable} unreadable")
 
 
 def copy_path(path: Path, root: Path, output: Path) -> Path:
@@ -60,8 +60,10 @@ def detect_images(
             write_image(copy_path(path, root, output), image)
             summary.images += 1
             summary.without_faces += not faces
-            summary.faces.update(f.label for f in faces)
-            rows += [(str(path), *f.box, f.label, f"{f.confidence:.4f}", f"{f.score:.4f}") for f in faces]
+            summary.faces.update(f.label for f in faces if not f.unsure)
+            summary.unsure += sum(f.unsure for f in faces)
+            rows += [(str(path), *f.box, f.label, f"{f.confidence:.4f}", f"{f.score:.4f}", int(f.unsure))
+                     for f in faces]
     except KeyboardInterrupt:
         summary.interrupted = True
     write_csv(csv_path, rows)

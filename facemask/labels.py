@@ -1,5 +1,7 @@
 """The three classes, how they are shown, and the spellings other datasets use for them."""
 
+from collections.abc import Mapping
+
 CLASSES = ("with_mask", "without_mask", "incorrect_mask")
 
 DISPLAY_NAMES = {
@@ -14,6 +16,8 @@ COLORS = {
     "without_mask": (0, 0, 230),
     "incorrect_mask": (0, 140, 255),
 }
+
+UNSURE_COLOR = (150, 150, 150)  # a face too small to tell: grey
 
 ALIASES = {
     "with_mask": "with_mask",
@@ -35,3 +39,10 @@ def canonical_label(name: str) -> str | None:
     """Map a dataset's spelling of a class to ours; None when it names none of them."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     return ALIASES.get(key)
+
+
+def counts_text(counts: Mapping[str, int], unsure: int = 0) -> str:
+    """Faces per class as the summaries print them, e.g. "Mask 3, No Mask 1, Incorrect Mask 0", and the faces
+    too small to tell when there were any."""
+    text = ", ".join(f"{DISPLAY_NAMES[c]} {counts.get(c, 0)}" for c in CLASSES)
+    return text + (f", too small to tell {unsure}" if unsure else "")

@@ -102,6 +102,8 @@ class Monitor:
         """Update what is known of the face's person; True when its alert is due now."""
         person = self._persons.setdefault(face.track_id, _Person(index, index, face.box))
         person.last_frame, person.box = index, face.box
+        if face.unsure:  # too small to tell: the clock neither starts nor stops
+            return False
         if face.label not in ALERT_LABELS:
             person.since = None
             return False

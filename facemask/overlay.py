@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .detector import Face
-from .labels import CLASSES, COLORS, DISPLAY_NAMES
+from .labels import CLASSES, COLORS, DISPLAY_NAMES, UNSURE_COLOR
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, ALERT_RED = (255, 255, 255), (0, 0, 0), (0, 0, 200)
@@ -14,14 +14,14 @@ WHITE, BLACK, ALERT_RED = (255, 255, 255), (0, 0, 0), (0, 0, 200)
 
 def face_text(face: Face) -> str:
     """The box label, such as "#3 Mask: 97.0%": the track ID first, to find the person in the event log."""
-    text = f"{DISPLAY_NAMES[face.label]}: {face.confidence:.1%}"
+    text = "?" if face.unsure else f"{DISPLAY_NAMES[face.label]}: {face.confidence:.1%}"
     return text if face.track_id is None else f"#{face.track_id} {text}"
 
 
 def draw_faces(frame: np.ndarray, faces: list[Face]) -> None:
     for face in faces:
         x1, y1, x2, y2 = face.box
-        color = COLORS[face.label]
+        color = UNSURE_COLOR if face.unsure else COLORS[face.label]
         text = face_text(face)
         cv2.rectangle(frame, (x1, y1), (x2, y2), color, 2)
         (tw, th), base = cv2.getTextSize(text, FONT, 0.5, 1)
@@ -39,10 +39,14 @@ def draw_fps(frame: np.ndarray, fps: float) -> None:
 
 
 def tally_lines(faces: list[Face]) -> list[str]:
-    """People in view per class and the compliance rate (masks worn right / everyone in view)."""
-    counts = {label: sum(f.label == label for f in faces) for label in CLASSES}
-    rate = f"{counts['with_mask'] / len(faces):.0%}" if faces else "-"
-    return [f"In view: {len(faces)}", *(f"{DISPLAY_NAMES[c]}: {counts[c]}" for c in CLASSES), f"Compliance: {rate}"]
+    """People in view per class and the compliance rate (masks worn right / everyone whose mask can be told);
+    faces too small to tell count only in view."""
+    sure = [f for f in faces if not f.unsure]
+    counts = {label: sum(f.label == label for f in sure) for label in CLASSES}
+    rate = f"{counts['with_mask'] / len(sure):.0%}" if sure else "-"
+    small = [f"Too small: {len(faces) - len(sure)}"] if len(sure) < len(faces) else []
+    return [f"In view: {len(faces)}", *(f"{DISPLAY_NAMES[c]}: {counts[c]}" for c in CLASSES), *small,
+            f"Compliance: {rate}"]
 
 
 def draw_tally(frame: np.ndarray, faces: list[Face]) -> None:

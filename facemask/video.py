@@ -21,7 +21,7 @@ from .errors import SourceError
 from .faces import crop_box
 from .images import to_bgr8
 from .interrupt import StopRequest, signals_held
-from .labels import CLASSES, DISPLAY_NAMES
+from .labels import CLASSES, counts_text
 from .monitor import Monitor, MonitorConfig
 from .overlay import draw_faces, draw_fps
 from .stream import READ_TIMEOUT, FrameReader, FrameWriter
@@ -41,7 +41,8 @@ def check_display() -> None:
 @dataclass
 class Summary:
     frames: int = 0
-    faces: Counter = field(default_factory=Counter)
+    faces: Counter = field(default_factory=Counter)  # per class, of the faces big enough to tell
+    unsure: int = 0  # faces too small to tell
     seconds: float = 0.0
     stage_seconds: defaultdict = field(default_factory=lambda: defaultdict(float))
     first_frame_seconds: float | None = None
@@ -58,10 +59,8 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
-        counts = ", ".join(f"{DISPLAY_NAMES[c]} {self.faces[c]}" for c in CLASSES)
-        people = ", ".join(f"{DISPLAY_NAMES[c]} {self.people[c]}" for c in CLASSES)
-        text = (f"{self.frames} frames, faces: {counts}; mean {self.fps:.1f} FPS\n"
-                f"people (one per track): {people}; alerts: {self.alerts}")
+        text = (f"{self.frames} frames, faces: {counts_text(self.faces, self.unsure)}; mean {self.fps:.1f} FPS\n"
+                f"people (one per track): {counts_text(self.people)}; alerts: {self.alerts}")
         notes = [f"{n} {what}" for n, what in ((self.reconnects, "reconnection(s)"),
                                                (self.skipped, "damaged frame(s) skipped")) if n]
         if self.interrupted:
@@ -192,7 +191,8 @@ def run(
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
                 draw_fps(frame, fps)
                 summary.frames += 1
-                summary.faces.update(f.label for f in faces)
+                summary.faces.update(f.label for f in faces if not f.unsure)
+                summary.unsure += sum(f.unsure for f in faces)
                 if bar is not None:
                     bar.update()
                 if output is not None:

@@ -45,6 +45,7 @@ def check_row(row: dict, file: Path, label: str) -> None:
     box = [int(row[k]) for k in ("x1", "y1", "x2", "y2")]
     assert np.abs(np.subtract(box, FACE_IN_SCENE)).max() <= 12
     assert 0.5 < float(row["confidence"]) <= 1 and 0.5 < float(row["face_score"]) <= 1
+    assert row["unsure"] == "0"
 
 
 @pytest.mark.parametrize("face_detector", ["yunet", "ssd"])

@@ -13,7 +13,7 @@ import pytest
 from conftest import CLASS_COLORS, GRACE_HOPPER, write_video
 
 from facemask.cli import video_main
-from facemask.detector import Face
+from facemask.detector import UNSURE_BELOW, Face
 from facemask.errors import OutputError
 from facemask.events import CommandHook, EventLog, label_runs, ring_bell
 from facemask.monitor import Monitor, MonitorConfig
@@ -149,12 +149,30 @@ def test_label_runs():
 
 
 def test_tally_and_box_labels():
-    faces = [Face((0, 0, 20, 20), label, 0.97, MASK, 1.0, i) for i, label in
+    faces = [Face((0, 0, 40, 40), label, 0.97, MASK, 1.0, i) for i, label in
              enumerate(["with_mask", "with_mask", "without_mask", "with_mask"], 1)]
     assert tally_lines(faces) == ["In view: 4", "Mask: 3", "No Mask: 1", "Incorrect Mask: 0", "Compliance: 75%"]
     assert tally_lines([])[-1] == "Compliance: -"
     assert face_text(faces[2]) == "#3 No Mask: 97.0%"
-    assert face_text(Face((0, 0, 20, 20), "with_mask", 0.5, MASK)) == "Mask: 50.0%"
+    assert face_text(Face((0, 0, 40, 40), "with_mask", 0.5, MASK)) == "Mask: 50.0%"
+
+
+def test_a_face_too_small_to_tell_is_shown_as_unsure_and_left_out_of_the_counts():
+    big = Face((0, 0, 40, 40), "with_mask", 0.97, MASK, 1.0, 1)
+    small = Face((100, 100, 160, 100 + UNSURE_BELOW - 1), "without_mask", 0.9, BARE, 1.0, 2)  # 31 px high
+    assert not big.unsure and small.unsure
+    assert not Face((0, 0, UNSURE_BELOW, UNSURE_BELOW), "without_mask", 0.9, BARE).unsure
+    assert face_text(small) == "#2 ?"
+    assert tally_lines([big, small]) == ["In view: 2", "Mask: 1", "No Mask: 0", "Incorrect Mask: 0", "Too small: 1",
+                                         "Compliance: 100%"]
+    assert tally_lines([small])[-2:] == ["Too small: 1", "Compliance: -"]
+
+
+def test_a_face_too_small_to_tell_is_never_alerted_on():
+    tiny, grown = (10, 10, 40, 40), (10, 10, 44, 44)  # 30 px, then 34: the same track
+    monitor = Monitor(Tracker(smooth=1), MonitorConfig(alert_after=1.0, bell=False))
+    events = feed(monitor, [[(tiny, BARE)]] * 30 + [[(grown, BARE)]] * 15)
+    assert alerts_of(events) == [(40, 1, "without_mask")]  # one second after it grew big enough to tell
 
 
 # End to end: generated videos whose faces the colour model labels by their tint.
