@@ -63,7 +63,8 @@ def host_of(header: str) -> str:
 class Gate:
     """Checked before any route: the token when one is set (a Bearer header or ?token=), and, on a loopback
     address, that the browser asked for a loopback name, so that a web page elsewhere cannot reach the dashboard
-    by pointing a name of its own at 127.0.0.1 (DNS rebinding). Adds the security headers to every response."""
+    by pointing a name of its own at 127.0.0.1 (DNS rebinding). Adds the security headers to every response.
+    The browser's own request for /favicon.ico, which carries no token, gets an empty answer."""
 
     def __init__(self, app: ASGIApp, token: str | None, loopback: bool):
         self.app = app
@@ -84,6 +85,8 @@ class Gate:
         refusal = None
         if self.loopback and host_of(headers.get("host", "")).lower() not in LOOPBACK_NAMES:
             refusal = PlainTextResponse("this dashboard answers to localhost only\n", 421)
+        elif scope["path"] == "/favicon.ico":  # asked for without the token: empty, so as not to be a console error
+            refusal = Response(status_code=204)
         elif self.token is not None and not self._token_ok(scope, headers):
             refusal = PlainTextResponse("a valid token is required\n", 401, headers={"WWW-Authenticate": "Bearer"})
         if refusal is not None:
