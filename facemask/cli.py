@@ -14,10 +14,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
-from .errors import FacemaskError, OutputError, SourceError, printable, require
+from .errors import FacemaskError, OutputError, SourceError, notice, printable, require, warn
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
-from .interrupt import Terminated, exit_status, sigterm_as_exception
+from .interrupt import StopRequest, Terminated, exit_status, sigterm_as_exception
 from .outputs import Input, Output, check_outputs
 
 
@@ -122,6 +122,24 @@ def seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
     return value
+
+
+def serve_address(text: str) -> tuple[str, int]:
+    """[HOST:]PORT for --serve: "8000", "0.0.0.0:8000", "[::1]:8000"; port 0 picks a free one. The host
+    defaults to 127.0.0.1, which only this machine can reach."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if sep and not host:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text}")
+    if not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"the port must be a number from 0 to 65535, got {text}")
+    if host and (any(c.isspace() or c in "/?#@[]" for c in host)):
+        raise argparse.ArgumentTypeError(f"not a host name or address: {host}")
+    return host or "127.0.0.1", int(port)
+
+
+serve_address.__name__ = "address"
 
 
 def checked(
@@ -335,23 +353,82 @@ def video_parser() -> argparse.ArgumentParser:
                              "history, box, frame index) to FILE, flushed as written")
     alerts.add_argument("--snapshots", metavar="DIR", help="save the annotated frame of each alert in DIR")
     alerts.add_argument("--no-bell", action="store_true", help="no terminal bell (system beep on Windows) on alerts")
+    web = p.add_argument_group("dashboard (a web page of the run; pip install 'facemask-detector[dashboard]')")
+    web.add_argument("--serve", type=serve_address, metavar="[HOST:]PORT",
+                     help="while the video runs, serve a live dashboard (the annotated video, counts, compliance "
+                          "over time, alerts) and its JSON API (/api/stats, /api/events) on this address; the host "
+                          "defaults to 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network")
+    web.add_argument("--serve-token", metavar="TOKEN", default=None,
+                     help="require this token on every request to the dashboard, as the header 'Authorization: "
+                          "Bearer TOKEN' or as ?token=TOKEN in the address (open the page as "
+                          "http://HOST:PORT/?token=TOKEN); default: the FACEMASK_SERVE_TOKEN environment "
+                          "variable, which other users of the machine cannot read in the process list")
+    web.add_argument("--serve-fps", type=float_range(0.0, 60.0, low_included=False), default=10.0, metavar="N",
+                     help="at most N frames a second encoded for the page, and only while someone watches, so "
+                          "that watching never slows the detector")
+    web.add_argument("--serve-linger", type=seconds, default=0.0, metavar="SECONDS",
+                     help="once the source has ended, keep the dashboard up this long to look at the final "
+                          "figures (Ctrl-C closes it sooner)")
     return p
 
 
+def _start_dashboard(args, source: int | str):
+    """The dashboard's state and its server, started before the model loads, so that an address in use fails
+    first. None without --serve."""
+    if not args.serve:
+        return None
+    require("starlette", "--serve", "dashboard")
+    require("uvicorn", "--serve", "dashboard")
+    from .dashboard import Dashboard, is_loopback
+    from .live import LiveState
+
+    host, port = args.serve
+    live = LiveState(str(source), max_fps=args.serve_fps)
+    try:
+        dashboard = Dashboard(live, host, port, args.serve_token)
+    except BaseException:
+        live.close()
+        raise
+    dashboard.start()
+    notice(f"dashboard: {dashboard.url}" + ("?token=..." if args.serve_token else ""))
+    if not is_loopback(host):
+        warn(f"the dashboard listens on {host}, reachable from other machines"
+             + ("" if args.serve_token else ", without a token: anyone who can reach it sees the video "
+                "(set --serve-token or FACEMASK_SERVE_TOKEN)"))
+    return dashboard
+
+
+def _linger(dashboard, seconds: float) -> None:
+    """Keep the dashboard up after the run, until the time is up or Ctrl-C (SIGTERM): the run is complete, so
+    either ends the command normally."""
+    notice(f"the run has ended; the dashboard stays up for {seconds:g} s at {dashboard.url} (Ctrl-C to close it)")
+    with StopRequest("closing the dashboard") as stop:
+        stop.event.wait(seconds)
+
+
 def _video(args) -> None:
-    from .detector import MaskDetector
     from .monitor import MonitorConfig
     from .video import run
 
-    detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
     source = args.video if args.video else args.camera
-    monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
-    summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth, monitoring,
-                  reclassify_every=args.reclassify_every, reconnect=args.reconnect, read_timeout=args.read_timeout,
-                  progress=args.no_display and show_progress(args))
-    print(summary)
-    if args.output and summary.frames:
-        print(f"wrote {args.output}")
+    dashboard = _start_dashboard(args, source)
+    try:
+        from .detector import MaskDetector
+
+        detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+        monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
+        summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
+                      monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
+                      read_timeout=args.read_timeout, progress=args.no_display and show_progress(args),
+                      live=dashboard.live if dashboard else None)
+        print(summary, flush=True)
+        if args.output and summary.frames:
+            print(f"wrote {args.output}", flush=True)
+        if dashboard and args.serve_linger and not summary.interrupted:
+            _linger(dashboard, args.serve_linger)
+    finally:
+        if dashboard:
+            dashboard.stop()
     if summary.interrupted == signal.SIGTERM:
         raise Terminated
     if summary.interrupted:
@@ -377,6 +454,15 @@ def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         parser.error(f"--output must end in .mp4 or .avi: {args.output}")
+    if args.serve_token is None and args.serve:
+        args.serve_token = os.environ.get("FACEMASK_SERVE_TOKEN") or None
+    if args.serve_token is not None and not args.serve:
+        parser.error("--serve-token needs --serve")
+    if args.serve_token is not None and (len(args.serve_token) < 8 or not args.serve_token.isprintable()
+                                         or args.serve_token != args.serve_token.strip()):
+        parser.error("--serve-token: use at least 8 printable characters, no spaces at either end")
+    if args.serve_linger and not args.serve:
+        parser.error("--serve-linger needs --serve")
     outputs = [Output("--output", args.output), Output("--log", args.log),
                Output("--snapshots", args.snapshots, folder=True)]
     check_outputs(parser, [o for o in outputs if o.path], _video_inputs(args))

@@ -87,16 +87,21 @@ class Monitor:
         events = [self._alert(frame, face, index, now) for face in due]
         return events + [self._end(track, index, now) for track in self.tracker.pop_ended()]
 
-    def close(self, index: int, now: float) -> None:
-        """The source has ended: end the tracks still open, give queued commands a few seconds, close the log."""
+    def close(self, index: int, now: float) -> list[dict]:
+        """The source has ended: end the tracks still open, give queued commands a few seconds, close the log.
+        Returns the events of the tracks it ended."""
         try:
-            for track in self.tracker.end_all():
-                self._end(track, index, now)
+            return [self._end(track, index, now) for track in self.tracker.end_all()]
         finally:
             if self.hook:
                 self.hook.close()
             if self.log:
                 self.log.close()
+
+    def live_people(self) -> Counter:
+        """Unique people per class so far: the ended tracks, and the open ones by their majority label so far,
+        which is what the summary will count them as should they end now."""
+        return self.people + Counter(track.majority_label for track in self.tracker.tracks)
 
     def _due(self, face: Face, index: int, now: float) -> bool:
         """Update what is known of the face's person; True when its alert is due now."""

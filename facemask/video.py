@@ -22,6 +22,7 @@ from .faces import crop_box
 from .images import to_bgr8
 from .interrupt import StopRequest, signals_held
 from .labels import CLASSES, counts_text
+from .live import LiveState
 from .monitor import Monitor, MonitorConfig
 from .overlay import draw_faces, draw_fps
 from .stream import READ_TIMEOUT, FrameReader, FrameWriter
@@ -153,6 +154,7 @@ def run(
     read_timeout: float = READ_TIMEOUT,
     opener: Callable[[int | str], object] | None = None,
     progress: bool = False,
+    live: LiveState | None = None,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends, the user presses q or Esc, or Ctrl-C.
 
@@ -164,7 +166,10 @@ def run(
     `reconnect` times (see stream.FrameReader); `opener` opens the capture in its place (for tests).
 
     Alerts go by video time for a file (at its own frame rate, however slow), so that a file gives the same
-    alerts however fast it is processed, and by the wall clock for a camera or a stream."""
+    alerts however fast it is processed, and by the wall clock for a camera or a stream.
+
+    `live`: where each finished frame, the counts, the frame rate and the events are published for the
+    dashboard, and the summary's figures at the end."""
     if display:
         check_display()
     start = time.perf_counter()
@@ -185,11 +190,13 @@ def run(
         try:
             for index, (frame, faces) in enumerate(frames):
                 now = time.perf_counter() - start if reader.live else index / reader.fps
-                monitor.observe(frame, faces, index, now)
+                events = monitor.observe(frame, faces, index, now)
                 tick = time.perf_counter()
                 dt, last = max(tick - last, 1e-6), tick
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
                 draw_fps(frame, fps)
+                if live is not None:
+                    live.observe(frame, faces, events, index, now, fps, monitor.live_people)
                 summary.frames += 1
                 summary.faces.update(f.label for f in faces if not f.unsure)
                 summary.unsure += sum(f.unsure for f in faces)
@@ -226,11 +233,17 @@ def run(
                 summary.seconds = time.perf_counter() - start
                 if display:
                     cv2.destroyAllWindows()
-                monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
-                summary.people, summary.alerts = monitor.people, monitor.alerts
-                summary.unsaved_snapshots = monitor.unsaved_snapshots
-                summary.interrupted = stop.signum
-                summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
+                ended: list[dict] = []
+                try:
+                    ended = monitor.close(max(index, 0), now)  # last: it waits for --on-alert commands still running
+                finally:
+                    summary.people, summary.alerts = monitor.people, monitor.alerts
+                    summary.unsaved_snapshots = monitor.unsaved_snapshots
+                    summary.interrupted = stop.signum
+                    summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
+                    if live is not None:
+                        live.finish(summary.frames, summary.people, summary.alerts, summary.fps, ended,
+                                    interrupted=bool(summary.interrupted))
     return summary
 
 
