@@ -298,11 +298,24 @@ class StreamWatcher:
         self.stop = StopRequest()
 
     def watch(self, source: str | int) -> dict:
+        """Watch until the source ends, is lost, or halt(); returns its summary once the sink has every event
+        (sent without waiting, as they come), so that the driver can close the log."""
+        ray = ray_module()
+        sent: list = []
+
+        def send(event: dict) -> None:
+            sent.append(self.sink.record.remote(event))
+            if len(sent) > 100:  # forget the ones delivered
+                _, sent[:] = ray.wait(sent, num_returns=len(sent), timeout=0)
+
         o = self.options
-        monitoring = MonitorConfig(o.alert_after, None, None, bell=False, listener=self.sink.record.remote)
-        result = run(self.detector, source, None, False, o.detect_every, o.smooth, monitoring,
-                     reclassify_every=o.reclassify_every, reconnect=o.reconnect, read_timeout=o.read_timeout,
-                     stop=self.stop)
+        monitoring = MonitorConfig(o.alert_after, None, None, bell=False, listener=send)
+        try:
+            result = run(self.detector, source, None, False, o.detect_every, o.smooth, monitoring,
+                         reclassify_every=o.reclassify_every, reconnect=o.reconnect, read_timeout=o.read_timeout,
+                         stop=self.stop)
+        finally:
+            ray.get(sent)
         people = {c: result.people[c] for c in CLASSES}
         return {"input": redact(str(source)), "kind": "stream", "frames": result.frames,
                 "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people),
