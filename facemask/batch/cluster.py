@@ -57,7 +57,10 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise FacemaskError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: {e}") from e
+        if not address:
+            raise FacemaskError(f"cannot start Ray: {e}") from e
+        raise FacemaskError(f"cannot join the Ray cluster at {address}: {e} (is it up? a cluster with token "
+                            "authentication also needs RAY_AUTH_MODE=token and its token where this runs)") from e
     return True
 
 
