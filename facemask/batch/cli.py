@@ -137,6 +137,7 @@ def _batch(args: argparse.Namespace) -> None:
     from .cluster import cluster_cpus, ray_module, run_units, start_ray, watch_streams
 
     options, out = _options(args), Path(args.out)
+    args.progress = show_progress(args)  # before Ray starts: it may wrap stderr
     ray_module()
     options.load_detector()  # a bad model is one error line here, not a failure on every worker
     with _locked(out):
@@ -160,7 +161,7 @@ def _inputs(args, options: Options, out: Path, workers: int, run_units) -> None:
         notice(f"{len(units) - len(todo)} of {len(units)} unit(s) already complete: skipped")
     outcomes, interrupted = [], False
     try:
-        outcomes = run_units(todo, out, options, workers, args.threads, args.retries, show_progress(args))
+        outcomes = run_units(todo, out, options, workers, args.threads, args.retries, args.progress)
     except KeyboardInterrupt:
         interrupted = True
         raise

@@ -129,7 +129,8 @@ class _Bars:
             return
         self.units.update(finished)
         self.done_frames += frames
-        self.frames.n = self.done_frames + in_progress
+        total = self.frames.total
+        self.frames.n = min(self.done_frames + in_progress, total) if total else self.done_frames + in_progress
         self.frames.refresh()
 
     def close(self) -> None:
@@ -206,23 +207,26 @@ class _Driver:
         if self.bars.units is None:
             return
         ray = ray_module()
+        current = dict(self.running.values())  # actor -> its unit in hand
         if self.polls:
-            ready, _ = ray.wait(list(self.polls.values()), num_returns=len(self.polls), timeout=0)
-            for actor, ref in list(self.polls.items()):
+            refs = [ref for ref, _ in self.polls.values()]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            for actor, (ref, unit) in list(self.polls.items()):
                 if ref in ready:
                     del self.polls[actor]
                     try:
-                        self.progress[actor] = ray.get(ref)
+                        frames = ray.get(ref)
                     except ray.exceptions.RayError:
-                        self.progress.pop(actor, None)
-        busy = {a for a, _ in self.running.values()}
-        for actor in busy - set(self.polls):
-            self.polls[actor] = actor.progress.remote()
+                        continue
+                    if current.get(actor) == unit:  # not an answer about a unit already collected
+                        self.progress[actor] = frames
+        for actor in set(current) - set(self.polls):
+            self.polls[actor] = (actor.progress.remote(), current[actor])
         self.bars.update(0, 0, self._in_progress())
 
     def _in_progress(self) -> int:
-        busy = {a for a, _ in self.running.values()}
-        return sum(n for a, n in self.progress.items() if a in busy)
+        current = dict(self.running.values())
+        return sum(n for a, n in self.progress.items() if a in current)
 
     def stop(self) -> None:
         """Ctrl-C: tell the busy workers to stop after their frame (their units publish nothing), and give
