@@ -226,9 +226,12 @@ def test_streams_send_all_events_to_one_log(inputs, batch, tmp_path, capsys):
     out, summary = batch
     streams = tmp_path / "streams.txt"
     streams.write_text(f"{inputs / 'one.mp4'}\n{inputs / 'two.mp4'}\n")
-    code = batch_main(["--streams", str(streams), "--out", str(tmp_path / "live"), "--alert-after", ALERT_AFTER, "-q"])
+    hooked = tmp_path / "alerts.jsonl"
+    code = batch_main(["--streams", str(streams), "--out", str(tmp_path / "live"), "--alert-after", ALERT_AFTER,
+                       "--on-alert", f"cat >> {hooked}", "-q"])
     assert code == 0
     logged = events(tmp_path / "live" / "events.jsonl")
+    assert events(hooked) == [e for e in logged if e["event"] == "alert"]  # --on-alert got every alert
     for name in ("one.mp4", "two.mp4"):
         mine = [e for e in logged if Path(e["source"]).name == name]
         expected = events(out / by_input(summary)[name]["folder"] / "events.jsonl")

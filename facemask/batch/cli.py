@@ -20,7 +20,7 @@ from ..cli import (
     seconds,
     show_progress,
 )
-from ..errors import FacemaskError, notice, printable
+from ..errors import FacemaskError, notice, printable, warn
 from ..files import write_json
 from ..outputs import Input, Output, check_outputs
 from ..stream import redact
@@ -143,7 +143,7 @@ def _batch(args: argparse.Namespace) -> None:
     with _locked(out):
         started = start_ray(args.ray, os.cpu_count())
         try:
-            workers = args.workers or max(1, cluster_cpus() // args.threads)
+            workers = _workers(args, cluster_cpus())
             if args.streams:
                 _streams(args, options, out, watch_streams)
             else:
@@ -151,6 +151,19 @@ def _batch(args: argparse.Namespace) -> None:
         finally:
             if started:
                 ray_module().shutdown()
+
+
+def _workers(args: argparse.Namespace, cpus: int) -> int:
+    """As many workers as asked, or as the cluster's CPUs hold: a worker that gets no CPU never starts, and
+    the units handed to it would wait for ever."""
+    fits = max(1, cpus // args.threads)
+    if args.streams and len(args.sources) > fits:
+        warn(f"{len(args.sources)} streams need {len(args.sources) * args.threads} CPUs and the cluster has {cpus}: "
+             "the streams beyond them wait until CPUs are added")
+    if args.workers and args.workers > fits:
+        warn(f"--workers {args.workers} x --threads {args.threads} is more than the cluster's {cpus} CPUs: "
+             f"running {fits} worker(s)")
+    return min(args.workers or fits, fits)
 
 
 def _inputs(args, options: Options, out: Path, workers: int, run_units) -> None:
