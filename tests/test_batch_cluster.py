@@ -48,7 +48,7 @@ def head_node():
     try:
         yield f"127.0.0.1:{port}", Path(temp)
     finally:
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
             try:
                 os.killpg(head.pid, sig)
             except ProcessLookupError:
