@@ -195,8 +195,11 @@ def _signature(details: dict) -> np.ndarray:
     return np.asarray(signature if signature is not None and len(signature) == len(shape) else shape)
 
 
-def load_classifier(path: str | Path | None = None, backend: str = "auto") -> Classifier:
-    """Load a model by path; `auto` prefers the faster .tflite twin of a Keras model when it exists."""
+def load_classifier(path: str | Path | None = None, backend: str = "auto", threads: int | None = None) -> Classifier:
+    """Load a model by path; `auto` prefers the faster .tflite twin of a Keras model when it exists.
+
+    `threads`: the TFLite interpreter's threads (default: every core), fewer where several workers share a
+    machine, each with its own model."""
     path = Path(path) if path else DEFAULT_MODEL
     if backend == "auto":
         twin = path.with_suffix(".tflite")
@@ -207,4 +210,4 @@ def load_classifier(path: str | Path | None = None, backend: str = "auto") -> Cl
         path = path.with_suffix(".tflite")
     if not path.is_file():
         raise ModelError(f"model not found: {path} (train one with train_mask_detector.py)")
-    return TFLiteClassifier(path) if backend == "tflite" else KerasClassifier(path)
+    return TFLiteClassifier(path, threads) if backend == "tflite" else KerasClassifier(path)

@@ -57,12 +57,14 @@ class MaskDetector:
         face_detector: str | Path | None = "yunet",
         confidence: float | None = None,
         backend: str = "auto",
+        threads: int | None = None,
     ) -> MaskDetector:
         """The shipped classifier and YuNet unless told otherwise.
 
         `face_detector`: `yunet`, `ssd` (the res10 SSD), or a path (see faces.load_face_finder); `confidence`:
-        the least face detector score kept, by default the detector's own."""
-        return cls(load_face_finder(face_detector, confidence), load_classifier(model, backend))
+        the least face detector score kept, by default the detector's own; `threads`: the classifier's threads
+        (see classifier.load_classifier)."""
+        return cls(load_face_finder(face_detector, confidence), load_classifier(model, backend, threads))
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """All faces in a frame with their labels; all crops of a frame go through the model in one batch."""

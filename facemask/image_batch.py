@@ -51,7 +51,7 @@ def detect_images(
     summary, rows = ImageSummary(), []
     try:
         for path in tqdm(paths, unit="image", file=sys.stderr, disable=not progress, mininterval=0.5):
-            image = _read(path)
+            image = read_or_warn(path)
             if image is None:
                 summary.unreadable += 1
                 continue
@@ -70,7 +70,7 @@ def detect_images(
     return summary
 
 
-def _read(path: Path):
+def read_or_warn(path: Path):
     """The image, or None after one warning that says why it is skipped (and, when it is too large, which
     option raises the cap)."""
     try:

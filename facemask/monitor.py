@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,9 @@ class MonitorConfig:
     log: str | Path | None = None  # JSON-lines file: one line per alert and per ended track
     snapshots: str | Path | None = None  # folder for the annotated frame of each alert
     bell: bool = True
+    # called with every event the log gets, alerts and ended tracks: where events go on (one log for many
+    # cameras, gathered by the batch runner)
+    listener: Callable[[dict], None] | None = None
 
 
 @dataclass
@@ -137,11 +141,16 @@ class Monitor:
         notice(f"alert: #{face.track_id} {DISPLAY_NAMES[face.label]} for {event['seconds']:g} s (frame {index})")
         if self.config.bell:
             ring_bell()
-        if self.log:
-            self.log.write(event)
+        self._record(event)
         if self.hook:
             self.hook.send(event)
         return event
+
+    def _record(self, event: dict) -> None:
+        if self.log:
+            self.log.write(event)
+        if self.config.listener:
+            self.config.listener(event)
 
     def _snapshot(self, frame: np.ndarray, track_id: int, index: int) -> str | None:
         if self.snapshots is None:
@@ -168,6 +177,5 @@ class Monitor:
             "last_frame": person.last_frame if person else None,
             "alerted": bool(person and person.alerted),
         }
-        if self.log:
-            self.log.write(event)
+        self._record(event)
         return event

@@ -155,11 +155,15 @@ def run(
     opener: Callable[[int | str], object] | None = None,
     progress: bool = False,
     live: LiveState | None = None,
+    on_frame: Callable[[int, float, list[Face]], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends, the user presses q or Esc, or Ctrl-C.
 
     `progress`: a bar on stderr (frames done of the total, frames per second, time left) for a source whose
-    length is known, a file.
+    length is known, a file. `on_frame(index, time, faces)`: called with each frame's tracked faces (the batch
+    runner's CSV of faces). `stop`: a StopRequest the caller can set from another thread (a worker that is
+    told to stop); by default the run makes its own, set by Ctrl-C.
 
     Ctrl-C or SIGTERM stops after the frame in hand: the output video is finished so that it plays, the summary
     is returned with `interrupted` set to the signal. A live source that stops delivering is reopened up to
@@ -178,7 +182,7 @@ def run(
     summary, writer = Summary(), None
     last, fps = time.perf_counter(), 0.0
     index, now = -1, 0.0
-    with StopRequest() as stop:
+    with stop or StopRequest() as stop:
         try:
             reader = FrameReader(source, reconnect=reconnect, timeout=read_timeout, opener=opener, stop=stop.event)
         except BaseException:
@@ -191,6 +195,8 @@ def run(
             for index, (frame, faces) in enumerate(frames):
                 now = time.perf_counter() - start if reader.live else index / reader.fps
                 events = monitor.observe(frame, faces, index, now)
+                if on_frame is not None:
+                    on_frame(index, now, faces)
                 tick = time.perf_counter()
                 dt, last = max(tick - last, 1e-6), tick
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt

@@ -1,5 +1,6 @@
 """The layout is the architecture: the run-time library at the top of facemask/, training in facemask/train/, the
-offline tools in facemask/tools/, dependencies pointing down only; and what pip installs is all of it."""
+offline tools in facemask/tools/, the batch runner on Ray in facemask/batch/, dependencies pointing down only; and
+what pip installs is all of it."""
 
 import ast
 import importlib
@@ -33,7 +34,7 @@ def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
 
 def layer_of(module: str) -> str:
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("train", "tools", "cli"):
+    if len(parts) > 1 and parts[1] in ("train", "tools", "cli", "batch"):
         return parts[1]
     return "library"
 
@@ -46,6 +47,7 @@ def test_dependencies_point_down(path: Path):
         "train": {"library", "train"},
         "tools": {"library", "train", "tools", "cli"},
         "cli": {"library", "train", "cli"},
+        "batch": {"library", "cli", "batch"},
     }[layer_of(module)]
     wrong = {m for m in imported_modules(path) if layer_of(m) not in allowed}
     assert not wrong, f"{module} ({layer_of(module)}) imports {sorted(wrong)}"
@@ -55,16 +57,17 @@ def test_the_import_check_sees_relative_and_lazy_imports(tmp_path: Path):
     fake = tmp_path / "facemask" / "tools" / "x.py"
     fake.parent.mkdir(parents=True)
     fake.write_text("import os\nfrom ..cli import run_command\nfrom . import voc\n"
-                    "def f():\n    from facemask.train import data\n")
+                    "def f():\n    from facemask.train import data\n    from ..batch import work\n")
     found = imported_modules(fake, tmp_path)
     assert found == {"facemask.cli", "facemask.cli.run_command", "facemask.tools", "facemask.tools.voc",
-                     "facemask.train", "facemask.train.data"}
-    assert {layer_of(m) for m in found} == {"cli", "tools", "train"}
+                     "facemask.train", "facemask.train.data", "facemask.batch", "facemask.batch.work"}
+    assert {layer_of(m) for m in found} == {"cli", "tools", "train", "batch"}
 
 
 def test_the_public_api_imports_nothing_heavy():
-    heavy = "{'keras', 'tensorflow', 'sklearn', 'matplotlib', 'mtcnn'}"
-    code = f"import sys, facemask, facemask.train, facemask.tools; print(sorted({heavy} & set(sys.modules)))"
+    heavy = "{'keras', 'tensorflow', 'sklearn', 'matplotlib', 'mtcnn', 'ray'}"
+    code = (f"import sys, facemask, facemask.train, facemask.tools, facemask.batch.cli; "
+            f"print(sorted({heavy} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     from facemask import CLASSES, Face, MaskDetector  # noqa: F401  the API the README shows

@@ -1,0 +1,6 @@
+"""python -m facemask.batch: see facemask.batch.cli."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

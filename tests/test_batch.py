@@ -1,0 +1,293 @@
+"""facemask.batch on a real local Ray instance (2 CPUs, one for the whole module): the same faces, events and
+counts as the video and image scripts run one by one; failures reported, reruns skipped, dead workers retried."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import scene, write_video
+
+from facemask.batch import cluster, work
+from facemask.batch.cli import main as batch_main
+from facemask.cli import image_main, video_main
+from facemask.errors import FacemaskError
+from facemask.labels import CLASSES, DISPLAY_NAMES
+
+ray = pytest.importorskip("ray")
+
+ALERT_AFTER = "0.3"  # seconds: the generated videos are 1 to 2 s long
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def moving_scene(i: int) -> np.ndarray:
+    """The face drifting right, so that tracking has work between frames."""
+    return np.roll(scene(), 4 * i, axis=1)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    """Two short videos (one with an empty stretch, so its track ends before the video), a photo folder with
+    a face, two faces, none and a corrupt file, and a list file naming the second video and the folder."""
+    root = tmp_path_factory.mktemp("inputs")
+    write_video(root / "one.mp4", [moving_scene(i) for i in range(18)])
+    black = np.zeros((480, 640, 3), np.uint8)
+    write_video(root / "two.mp4", [scene()] * 10 + [black] * 12 + [scene()] * 6, fps=10)
+    photos = root / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), scene())
+    cv2.imwrite(str(photos / "b.png"), np.hstack([scene(), scene()]))
+    cv2.imwrite(str(photos / "c.jpg"), black)
+    (photos / "d.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (root / "more.txt").write_text("# the second video and the photos\ntwo.mp4\n\nphotos\n")
+    return root
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def events(path: Path) -> list[dict]:
+    """The log's events without their wall-clock time, which differs from run to run."""
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in path.read_text().splitlines()]
+
+
+def script_summary(text: str) -> dict:
+    """Frames, faces and people per class and alerts, from the summary the video script prints."""
+    def per_class(part: str) -> dict:
+        return {c: int(re.search(rf"{DISPLAY_NAMES[c]} (\d+)", part).group(1)) for c in CLASSES}
+
+    faces, people = text.split("people")[:2]
+    return {"frames": int(re.search(r"(\d+) frames", text).group(1)), "faces": per_class(faces),
+            "people": per_class(people), "alerts": int(re.search(r"alerts: (\d+)", text).group(1))}
+
+
+def run_batch(argv: list[str], capsys) -> tuple[int, dict, str]:
+    code = batch_main([*argv, "--alert-after", ALERT_AFTER, "--workers", "2", "-q"])
+    err = capsys.readouterr().err
+    out = Path(argv[argv.index("--out") + 1])
+    return code, json.loads((out / "summary.json").read_text()), err
+
+
+def by_input(summary: dict) -> dict[str, dict]:
+    return {Path(e["input"]).name: e for e in summary["inputs"]}
+
+
+@pytest.fixture(scope="module")
+def batch(inputs, tmp_path_factory) -> tuple[Path, dict]:
+    """One batch over everything: a video, and the list file (the other video and the photo folder, in shards
+    of two photos)."""
+    out = tmp_path_factory.mktemp("batch") / "out"
+    code = batch_main([str(inputs / "one.mp4"), str(inputs / "more.txt"), "--out", str(out), "--shard-size", "2",
+                       "--alert-after", ALERT_AFTER, "--workers", "2", "-q"])
+    assert code == 0
+    return out, json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["one.mp4", "two.mp4"])
+def test_each_video_gives_what_the_video_script_gives(batch, inputs, name, tmp_path, capsys):
+    out, summary = batch
+    log = tmp_path / "events.jsonl"
+    capsys.readouterr()
+    assert video_main(["--video", str(inputs / name), "--no-display", "-q", "--no-bell", "--alert-after",
+                       ALERT_AFTER, "--log", str(log)]) == 0
+    expected = script_summary(capsys.readouterr().out)
+    assert expected["alerts"] >= 1 and sum(expected["faces"].values()) >= 10  # the test has something to compare
+
+    entry = by_input(summary)[name]
+    assert entry["status"] == "done"
+    assert {k: entry[k] for k in expected} == expected
+    folder = out / entry["folder"]
+    assert events(folder / "events.jsonl") == events(log)
+    rows = read_rows(folder / "faces.csv")
+    assert {c: sum(r["label"] == c for r in rows) for c in CLASSES} == expected["faces"]
+    assert len({r["track"] for r in rows}) == sum(expected["people"].values())
+    assert {r["file"] for r in rows} == {str(inputs / name)}
+    assert [int(r["frame"]) for r in rows] == sorted(int(r["frame"]) for r in rows)
+    assert not list(folder.glob(work.PARTIAL + "*"))
+
+
+def test_the_photo_folder_gives_what_the_image_script_gives(batch, inputs, tmp_path, capsys):
+    out, summary = batch
+    assert image_main(["--image", str(inputs / "photos"), "--output", str(tmp_path / "annotated"), "-q"]) == 0
+    expected = read_rows(tmp_path / "annotated" / "faces.csv")
+    assert len(expected) == 3  # one face, two faces, none
+
+    entry = by_input(summary)["photos"]
+    assert (entry["status"], entry["frames"], entry["unreadable"]) == ("done", 3, 1)
+    rows = read_rows(out / entry["folder"] / "faces.csv")
+    columns = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score")
+    assert [[r[k] for k in columns] for r in rows] == [[r[k] for k in columns] for r in expected]
+    assert entry["faces"] == {c: sum(r["label"] == c for r in expected) for c in CLASSES}
+    assert len(list((out / entry["folder"] / "shards").glob("*.json"))) == 2  # 4 files in shards of 2
+
+
+def test_the_run_summary_adds_up_the_inputs(batch):
+    _, summary = batch
+    entries = summary["inputs"]
+    total = summary["total"]
+    assert [e["status"] for e in entries] == ["done"] * 3
+    assert (total["inputs"], total["complete"], total["failed"]) == (3, 3, 0)
+    for key in ("frames", "alerts"):
+        assert total[key] == sum(e[key] for e in entries)
+    for c in CLASSES:
+        assert total["people"][c] == sum(e["people"][c] for e in entries)
+    people = sum(total["people"].values())
+    assert people > 0 and total["compliance"] == round(total["people"]["with_mask"] / people, 4)
+
+
+def test_a_corrupt_input_is_retried_then_reported_and_the_rest_complete(inputs, tmp_path, capsys):
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 cut short")
+    out = tmp_path / "out"
+    code, summary, err = run_batch([str(bad), str(inputs / "one.mp4"), "--out", str(out), "--retries", "1"], capsys)
+    assert code == 1
+    assert "error: 1 of 2 input(s) failed" in err
+    assert err.count("trying again (1 of 2)") == 1 and "gave up after 2 attempt(s)" in err
+    entries = by_input(summary)
+    assert entries["corrupt.mp4"]["status"] == "failed"
+    assert "cannot open video" in entries["corrupt.mp4"]["error"]
+    assert entries["one.mp4"]["status"] == "done" and entries["one.mp4"]["frames"] == 18
+    assert not (out / entries["corrupt.mp4"]["folder"] / work.MARK).exists()
+
+
+def test_a_rerun_skips_finished_inputs_and_redoes_changed_ones(inputs, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        shutil.copy(inputs / name, videos / name)
+    out = tmp_path / "out"
+    argv = [str(videos / "one.mp4"), str(videos / "two.mp4"), "--out", str(out)]
+    code, first, _ = run_batch(argv, capsys)
+    assert code == 0
+    marks = {e["input"]: out / e["folder"] / work.MARK for e in first["inputs"]}
+    stamps = {k: p.stat().st_mtime_ns for k, p in marks.items()}
+
+    code, second, err = run_batch(argv, capsys)
+    assert code == 0 and "2 of 2 unit(s) already complete: skipped" in err
+    assert [e["status"] for e in second["inputs"]] == ["already complete"] * 2
+    assert {k: p.stat().st_mtime_ns for k, p in marks.items()} == stamps
+    assert second["total"] == first["total"]
+
+    write_video(videos / "two.mp4", [scene()] * 5)  # a changed input is no longer complete
+    code, third, err = run_batch(argv, capsys)
+    assert code == 0 and "1 of 2 unit(s) already complete" in err
+    assert [e["status"] for e in third["inputs"]] == ["already complete", "done"]
+    assert by_input(third)["two.mp4"]["frames"] == 5
+
+
+def test_a_killed_workers_input_is_retried(inputs, tmp_path, capsys, monkeypatch):
+    """The worker is killed once it is some frames into the video, as if its process died: Ray starts it again
+    (it loads the model again) and the driver hands the video out again."""
+    submit = cluster._Driver.submit
+    killed = []
+
+    def kill_when_busy(actor) -> None:
+        deadline = time.monotonic() + 60
+        while ray.get(actor.progress.remote()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ray.kill(actor, no_restart=False)
+        killed.append(actor)
+
+    def submit_then_kill(self, unit, actor):
+        submit(self, unit, actor)
+        if Path(unit.source).name == "one.mp4" and self.outcomes[unit].attempts == 1:
+            threading.Thread(target=kill_when_busy, args=(actor,), daemon=True).start()
+
+    monkeypatch.setattr(cluster._Driver, "submit", submit_then_kill)
+    out = tmp_path / "out"
+    code, summary, err = run_batch([str(inputs / "one.mp4"), str(inputs / "two.mp4"), "--out", str(out)], capsys)
+    assert killed and code == 0
+    assert "one.mp4: its worker died" in err and "trying again (1 of 3)" in err
+    entry = by_input(summary)["one.mp4"]
+    assert entry["status"] == "done" and entry["frames"] == 18
+    assert len(read_rows(out / entry["folder"] / "faces.csv")) == sum(entry["faces"].values()) > 0
+
+
+def test_streams_send_all_events_to_one_log(inputs, batch, tmp_path, capsys):
+    """Two videos as streams: each watched by its own actor, their events in one log, as the per-video ones."""
+    out, summary = batch
+    streams = tmp_path / "streams.txt"
+    streams.write_text(f"{inputs / 'one.mp4'}\n{inputs / 'two.mp4'}\n")
+    hooked = tmp_path / "alerts.jsonl"
+    code = batch_main(["--streams", str(streams), "--out", str(tmp_path / "live"), "--alert-after", ALERT_AFTER,
+                       "--on-alert", f"cat >> {hooked}", "-q"])
+    assert code == 0
+    logged = events(tmp_path / "live" / "events.jsonl")
+    assert events(hooked) == [e for e in logged if e["event"] == "alert"]  # --on-alert got every alert
+    for name in ("one.mp4", "two.mp4"):
+        mine = [e for e in logged if Path(e["source"]).name == name]
+        expected = events(out / by_input(summary)[name]["folder"] / "events.jsonl")
+        assert mine == expected
+    result = json.loads((tmp_path / "live" / "summary.json").read_text())
+    assert result["total"]["alerts"] == sum(e["event"] == "alert" for e in logged) >= 2
+
+
+def test_a_unit_runs_without_ray_and_a_stopped_one_publishes_nothing(inputs, tmp_path):
+    options = work.Options(alert_after=float(ALERT_AFTER))
+    detector = options.load_detector()
+    [job] = work.make_jobs([str(inputs / "two.mp4")])
+    [unit] = job.units
+    frames = []
+    summary = work.process(detector, unit, tmp_path, options, count=frames.append)
+    assert summary["frames"] == len(frames) == 28 and work.is_complete(unit, tmp_path, options)
+    assert not work.is_complete(unit, tmp_path, work.Options(detect_every=2))
+
+    stop = work.StopRequest()
+    stop.set()
+    other = tmp_path / "stopped"
+    with pytest.raises(work.Interrupted):
+        work.process(detector, unit, other, options, stop=stop)
+    assert not (other / unit.folder / work.MARK).exists()
+    assert not list((other / unit.folder).iterdir())
+
+
+def test_inputs_of_one_name_get_folders_of_their_own(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    names = {work.folder_name(str(tmp_path / d / "cam.mp4")) for d in "ab"}
+    assert len(names) == 2 and all(n.startswith("cam-") for n in names)
+    assert work.folder_name("rtsp://user:secret@cam.local/live?token=x").startswith("cam.local_live-")
+    assert "secret" not in work.folder_name("rtsp://user:secret@cam.local/live")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "give either INPUTs or --streams FILE"),
+    (["{inputs}/nothing.mp4"], "no such file or folder"),
+    (["{inputs}/photos", "-r", "--out", "{inputs}/photos/out"], "inside the folder"),
+    (["{inputs}/one.mp4", "--workers", "0"], "must be 1 or more"),
+])
+def test_bad_arguments_exit_2(inputs, tmp_path, argv, message, capsys):
+    argv = [a.format(inputs=inputs) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_info:
+        batch_main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    with pytest.raises(FacemaskError, match=r"needs ray.*facemask-detector\[cluster\]"):
+        cluster.ray_module()
