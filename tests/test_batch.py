@@ -214,7 +214,7 @@ def test_a_killed_workers_input_is_retried(inputs, tmp_path, capsys, monkeypatch
     monkeypatch.setattr(cluster._Driver, "submit", submit_then_kill)
     out = tmp_path / "out"
     code, summary, err = run_batch([str(inputs / "one.mp4"), str(inputs / "two.mp4"), "--out", str(out)], capsys)
-    assert killed and code == 0
+    assert killed and code == 0, err
     assert "one.mp4: its worker died" in err and "trying again (1 of 3)" in err
     entry = by_input(summary)["one.mp4"]
     assert entry["status"] == "done" and entry["frames"] == 18

@@ -161,13 +161,19 @@ class _Driver:
         self.running: dict = {}  # ObjectRef -> (actor, unit)
         self.polls: dict = {}  # actor -> ObjectRef of its progress() call
         self.progress: dict = {}  # actor -> frames of its unit in hand
+        self.waking: dict = {}  # ObjectRef of a ping -> a worker that died and is being restarted
         try:
             while self.pending or self.running:
+                self.wake()
+                if self.pending and not (self.idle or self.running or self.waking):
+                    self.give_up("no worker left")
+                    break
                 while self.pending and self.idle:
                     self.submit(self.pending.popleft(), self.idle.pop())
-                done, _ = ray.wait(list(self.running), num_returns=1, timeout=POLL_SECONDS)
+                done, _ = ray.wait([*self.running, *self.waking], num_returns=1, timeout=POLL_SECONDS)
                 for ref in done:
-                    self.collect(ref)
+                    if ref in self.running:
+                        self.collect(ref)
                 self.poll()
         except KeyboardInterrupt:
             self.stop()
@@ -184,22 +190,50 @@ class _Driver:
     def collect(self, ref) -> None:
         ray = ray_module()
         actor, unit = self.running.pop(ref)
-        self.idle.append(actor)
         self.progress.pop(actor, None)
         outcome = self.outcomes[unit]
         try:
             outcome.summary, outcome.error = ray.get(ref), None
+            self.idle.append(actor)
             self.bars.update(1, outcome.summary["frames"], self._in_progress())
             return
         except ray.exceptions.RayActorError as e:
             outcome.error = f"its worker died ({_first_line(e)})"
+            self.waking[actor.progress.remote()] = actor  # no new unit until Ray has restarted it
         except ray.exceptions.RayTaskError as e:
+            self.idle.append(actor)
             outcome.error = _cause(e)
         if outcome.attempts <= self.retries:
             warn(f"{unit.name}: {outcome.error}; trying again ({outcome.attempts} of {1 + self.retries})")
             self.pending.append(unit)
         else:
             warn(f"{unit.name}: {outcome.error}; gave up after {outcome.attempts} attempt(s)")
+            self.bars.update(1, 0, self._in_progress())
+
+    def wake(self) -> None:
+        """Workers that died come back to the pool once they answer again: a unit handed to one that Ray is
+        still restarting would fail at once and use up its retries."""
+        if not self.waking:
+            return
+        ray = ray_module()
+        ready, _ = ray.wait(list(self.waking), num_returns=len(self.waking), timeout=0)
+        for ref in ready:
+            actor = self.waking.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.ActorUnavailableError:  # still restarting: ask again
+                self.waking[actor.progress.remote()] = actor
+            except ray.exceptions.RayActorError:  # gone for good
+                continue
+            else:
+                self.idle.append(actor)
+
+    def give_up(self, why: str) -> None:
+        """Report every unit still waiting as failed."""
+        while self.pending:
+            unit = self.pending.popleft()
+            self.outcomes[unit].error = why
+            warn(f"{unit.name}: {why}")
             self.bars.update(1, 0, self._in_progress())
 
     def poll(self) -> None:
