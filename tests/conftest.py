@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,6 +21,8 @@ import pytest
 
 from facemask.files import write_json
 from facemask.labels import CLASSES, canonical_label
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GRACE_HOPPER = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
 # Grace Hopper's face in a 640x480 frame made by scene(): where the res10 SSD finds it.
@@ -110,3 +119,65 @@ def trained_model(tmp_path_factory) -> Path:
 def scene_video(tmp_path_factory) -> Path:
     frames = [scene() for _ in range(8)] + [np.zeros((480, 640, 3), np.uint8)] * 2
     return write_video(tmp_path_factory.mktemp("video") / "scene.mp4", frames)
+
+
+class Script:
+    """A script in a process of its own, its output lines collected on a thread as they come."""
+
+    def __init__(self, *args: str, env: dict[str, str | None] | None = None):
+        """`env`: variables to set beside this process's own, or (None) to leave out."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1",
+               **(env or {})}
+        env = {k: v for k, v in env.items() if v is not None}
+        # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child;
+        # the script must get Ctrl-C as a user's terminal sends it, however the test suite was started.
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.lines: queue.Queue = queue.Queue()
+        self.out: list[str] = []
+        self.err: list[str] = []
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._collect, args=(stream, sink), daemon=True).start()
+
+    def _collect(self, stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+            self.lines.put(line)
+
+    def wait_for(self, predicate, timeout: float = 120) -> None:
+        """Until predicate() holds; fail if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, f"ended early ({self.proc.returncode}): {''.join(self.err)[-2000:]}"
+            assert time.monotonic() < deadline, f"timed out: {''.join(self.out)[-1000:]}"
+            time.sleep(0.002)
+
+    def wait_for_line(self, text: str, timeout: float = 120) -> None:
+        self.wait_for(lambda: any(text in line for line in self.out + self.err), timeout)
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            time.sleep(3)
+            self.proc.kill()
+            time.sleep(0.1)
+            pytest.fail(f"still running {timeout} s after the signal:\n{self.stdout[-1500:]}\n{self.stderr[-6000:]}")
+        time.sleep(0.1)  # the reader threads take the last lines
+        return code
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A CSV file's rows as dicts, by its header."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

@@ -3,7 +3,6 @@ counts as the video and image scripts run one by one; failures reported, reruns 
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -14,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import scene, write_video
+from conftest import read_rows, scene, write_video
 
 from facemask.batch import cluster, work
 from facemask.batch.cli import main as batch_main
@@ -57,11 +56,6 @@ def inputs(tmp_path_factory) -> Path:
     (photos / "d.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     (root / "more.txt").write_text("# the second video and the photos\ntwo.mp4\n\nphotos\n")
     return root
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def events(path: Path) -> list[dict]:

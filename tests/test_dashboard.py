@@ -14,8 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import scene, write_video
+from conftest import Script, scene, write_video
 
 from facemask.cli import serve_address, video_main
 from facemask.detector import Face
@@ -43,42 +41,16 @@ def moving_face_video(path: Path, frames: int) -> Path:
     return write_video(path, [np.roll(base, 2 * (i % 60), axis=1) for i in range(frames)], fps=FPS)
 
 
-class Served:
+class Served(Script):
     """detect_mask_video.py --serve in a process of its own, its output collected on threads as it comes."""
 
     def __init__(self, video: Path, *extra: str, token: str | None = TOKEN):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
-        env.pop("FACEMASK_SERVE_TOKEN", None)
-        if token:
-            env["FACEMASK_SERVE_TOKEN"] = token
         self.token = token
-        # Ctrl-C as a terminal sends it, even when the tests were started with SIGINT ignored (a background job)
-        self.proc = subprocess.Popen(
-            [sys.executable, "detect_mask_video.py", "--video", str(video), "--no-display", "--no-bell", "-q",
-             "--alert-after", "1", "--serve", "127.0.0.1:0", *extra],
-            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        self.out: list[str] = []
-        self.err: list[str] = []
-        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=lambda s=stream, k=sink: k.extend(s), daemon=True).start()
+        super().__init__("detect_mask_video.py", "--video", str(video), "--no-display", "--no-bell", "-q",
+                         "--alert-after", "1", "--serve", "127.0.0.1:0", *extra,
+                         env={"FACEMASK_SERVE_TOKEN": token})
         self.wait_for(lambda: "dashboard: http://" in self.stderr, 60)
         self.port = int(re.search(r"dashboard: http://127\.0\.0\.1:(\d+)/", self.stderr).group(1))
-
-    @property
-    def stdout(self) -> str:
-        return "".join(self.out)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.err)
-
-    def wait_for(self, predicate, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert self.proc.poll() is None, f"ended early ({self.proc.returncode}): {self.stderr[-3000:]}"
-            assert time.monotonic() < deadline, f"timed out: {self.stderr[-2000:]}"
-            time.sleep(0.05)
 
     def request(self, path: str, token: str | None = "default", headers: dict | None = None,
                 query_token: str | None = None) -> tuple[int, bytes, dict]:

@@ -24,8 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import scene, write_video
-from test_interrupts import Script
+from conftest import Script, scene, write_video
 from test_monitoring import frame_with
 
 from facemask.cli import image_main, video_main

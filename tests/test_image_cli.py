@@ -1,12 +1,11 @@
 """detect_mask_image.py as a user runs it: annotated copies, the CSV of faces, warnings and exit codes."""
 
-import csv
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import CLASS_COLORS, FACE_IN_SCENE, scene
+from conftest import CLASS_COLORS, FACE_IN_SCENE, read_rows, scene
 
 from facemask.cli import image_main
 from facemask.images import find_images
@@ -35,11 +34,6 @@ def photos(tmp_path) -> Path:
     return root
 
 
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def check_row(row: dict, file: Path, label: str) -> None:
     assert (row["file"], row["label"]) == (str(file), label)
     box = [int(row[k]) for k in ("x1", "y1", "x2", "y2")]
@@ -57,7 +51,7 @@ def test_a_folder_gives_annotated_copies_and_a_csv_row_per_face(photos, tmp_path
     assert captured.out.splitlines()[0] == (
         "3 images, faces: Mask 1, No Mask 1, Incorrect Mask 0; 1 image(s) without faces, 1 unreadable")
     assert captured.err.count("warning:") == 1 and f"cannot read {photos / 'broken.jpg'}" in captured.err
-    rows = read_csv(out / "faces.csv")
+    rows = read_rows(out / "faces.csv")
     assert len(rows) == 2
     check_row(rows[0], photos / "bare.png", "without_mask")
     check_row(rows[1], photos / "masked.jpg", "with_mask")
@@ -72,7 +66,7 @@ def test_recursive_keeps_the_sub_folders(photos, color_model, capsys):
     for _ in range(2):
         assert image_main(["--image", str(photos), "-r", "-o", str(out), "-m", str(color_model)]) == 0
     assert capsys.readouterr().out.splitlines()[-2].startswith("4 images, faces: Mask 1, No Mask 1, Incorrect Mask 1")
-    rows = read_csv(out / "faces.csv")
+    rows = read_rows(out / "faces.csv")
     assert [r["label"] for r in rows] == ["without_mask", "with_mask", "incorrect_mask"]
     check_row(rows[2], photos / "sub" / "wrong.jpg", "incorrect_mask")
     assert (out / "sub" / "wrong.jpg").is_file()
@@ -84,7 +78,7 @@ def test_a_single_file_and_a_csv_elsewhere(photos, tmp_path, color_model, capsys
     code = image_main(["--image", str(photos / "sub" / "wrong.jpg"), "-o", str(tmp_path / "o"),
                        "--csv", str(csv_path), "-m", str(color_model)])
     assert code == 0
-    assert [r["label"] for r in read_csv(csv_path)] == ["incorrect_mask"]
+    assert [r["label"] for r in read_rows(csv_path)] == ["incorrect_mask"]
     assert (tmp_path / "o" / "wrong.jpg").is_file() and not (tmp_path / "o" / "faces.csv").exists()
     assert "wrote 1 annotated image(s)" in capsys.readouterr().out
 

@@ -1,77 +1,22 @@
 """Ctrl-C, SIGTERM and kill -9, sent to the real scripts: the previous model survives, the video plays."""
 
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import frame_count, make_dataset, scene, write_video
+from conftest import Script, frame_count, make_dataset, scene, write_video
 
 from facemask.classifier import load_classifier
 from facemask.files import remove_stale_temps
 from facemask.train.model import export_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Script:
-    """A script in a process of its own, its output lines collected on a thread as they come."""
-
-    def __init__(self, *args: str):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
-        # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child;
-        # the script must get Ctrl-C as a user's terminal sends it, however the test suite was started.
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        self.lines: queue.Queue = queue.Queue()
-        self.out: list[str] = []
-        self.err: list[str] = []
-        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._collect, args=(stream, sink), daemon=True).start()
-
-    def _collect(self, stream, sink: list[str]) -> None:
-        for line in stream:
-            sink.append(line)
-            self.lines.put(line)
-
-    def wait_for(self, predicate, timeout: float = 120) -> None:
-        """Until predicate() holds; fail if the process ends first."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert self.proc.poll() is None, f"ended early ({self.proc.returncode}): {''.join(self.err)[-2000:]}"
-            assert time.monotonic() < deadline, f"timed out: {''.join(self.out)[-1000:]}"
-            time.sleep(0.002)
-
-    def wait_for_line(self, text: str, timeout: float = 120) -> None:
-        self.wait_for(lambda: any(text in line for line in self.out + self.err), timeout)
-
-    def finish(self, timeout: float = 60) -> int:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
-            time.sleep(3)
-            self.proc.kill()
-            time.sleep(0.1)
-            pytest.fail(f"still running {timeout} s after the signal:\n{self.stdout[-1500:]}\n{self.stderr[-6000:]}")
-        time.sleep(0.1)  # the reader threads take the last lines
-        return code
-
-    @property
-    def stdout(self) -> str:
-        return "".join(self.out)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.err)
 
 
 @pytest.fixture
