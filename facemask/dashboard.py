@@ -189,7 +189,7 @@ class Dashboard:
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(create_app(live, token, self.loopback), lifespan="off", log_config=None,
                                 log_level="warning", access_log=False, loop="asyncio", http="h11",
-                                timeout_graceful_shutdown=1, ws="none")
+                                timeout_graceful_shutdown=3, ws="none")
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
@@ -204,8 +204,10 @@ class Dashboard:
         self.thread.start()
 
     def stop(self) -> None:
-        """End the streams, then the server; a client that stopped reading is cut off after a second."""
+        """End the streams, then the server; a client that stopped reading is cut off after 3 seconds."""
         self.live.close()
+        # A stream still open when the grace period ends is cancelled, which uvicorn would log as a traceback.
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         self.server.should_exit = True
         self.thread.join(5)
         if self.thread.is_alive():

@@ -443,6 +443,8 @@ def bounded(flag: str):
 
     def check(args) -> str | None:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if isinstance(value, tuple):  # --serve: (host, port)
+            value = value[1]
         if value == "all" or (isinstance(value, int | float) and math.isfinite(value) and abs(value) <= 2**32):
             return None
         return f"{flag} let {value!r} through"
