@@ -46,3 +46,13 @@ def counts_text(counts: Mapping[str, int], unsure: int = 0) -> str:
     too small to tell when there were any."""
     text = ", ".join(f"{DISPLAY_NAMES[c]} {counts.get(c, 0)}" for c in CLASSES)
     return text + (f", too small to tell {unsure}" if unsure else "")
+
+
+def compliance(counts: Mapping[str, int], digits: int | None = None) -> float | None:
+    """The share of people, among those counted per class, who wear a mask and wear it right (rounded to
+    `digits` for JSON); None when none were counted."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rate = counts.get("with_mask", 0) / total
+    return rate if digits is None else round(rate, digits)

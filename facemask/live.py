@@ -23,7 +23,7 @@ import numpy as np
 
 from .detector import Face
 from .events import wall_time
-from .labels import CLASSES
+from .labels import CLASSES, compliance
 from .stream import redact
 
 MAX_FPS = 10.0  # frames a second encoded for watchers, at most
@@ -148,14 +148,13 @@ class LiveState:
             s = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
             history = [dict(b) for b in self._history]
             state, viewers = self._state, self._viewers
-        faces = sum(s["faces"].values())
         in_view = sum(s["in_view"].values())
         for bucket in history:
             bucket["compliance"] = round(bucket["masked"] / bucket["faces"], 4) if bucket["faces"] else None
         return {"state": state, "source": self.source, "started": self.started, **s,
                 "in_view_total": in_view,
-                "compliance": round(s["in_view"]["with_mask"] / in_view, 4) if in_view else None,
-                "run_compliance": round(s["faces"]["with_mask"] / faces, 4) if faces else None,
+                "compliance": compliance(s["in_view"], 4),
+                "run_compliance": compliance(s["faces"], 4),
                 "history": history, "viewers": viewers, "encoded": self.encoded}
 
     def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .detector import Face
-from .labels import CLASSES, COLORS, DISPLAY_NAMES, UNSURE_COLOR
+from .labels import CLASSES, COLORS, DISPLAY_NAMES, UNSURE_COLOR, compliance
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, ALERT_RED = (255, 255, 255), (0, 0, 0), (0, 0, 200)
@@ -43,7 +43,8 @@ def tally_lines(faces: list[Face]) -> list[str]:
     faces too small to tell count only in view."""
     sure = [f for f in faces if not f.unsure]
     counts = {label: sum(f.label == label for f in sure) for label in CLASSES}
-    rate = f"{counts['with_mask'] / len(sure):.0%}" if sure else "-"
+    rate = compliance(counts)
+    rate = "-" if rate is None else f"{rate:.0%}"
     small = [f"Too small: {len(faces) - len(sure)}"] if len(sure) < len(faces) else []
     return [f"In view: {len(faces)}", *(f"{DISPLAY_NAMES[c]}: {counts[c]}" for c in CLASSES), *small,
             f"Compliance: {rate}"]

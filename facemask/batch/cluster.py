@@ -24,11 +24,11 @@ import cv2
 from ..errors import FacemaskError, notice, require, warn
 from ..events import CommandHook, EventLog
 from ..interrupt import StopRequest
-from ..labels import CLASSES
+from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
 from ..stream import redact
 from ..video import run
-from .work import Options, Unit, compliance, process
+from .work import Options, Unit, process
 
 POLL_SECONDS = 0.5  # how often the driver wakes up for the progress bar while it waits on the workers
 STOP_GRACE = 15.0  # seconds the driver waits for workers to finish their frame after Ctrl-C
@@ -359,7 +359,7 @@ class StreamWatcher:
             ray.get(sent)
         people = {c: result.people[c] for c in CLASSES}
         return {"input": redact(str(source)), "kind": "stream", "frames": result.frames,
-                "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people),
+                "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people, 4),
                 "alerts": result.alerts, "reconnects": result.reconnects, "lost": result.lost,
                 "stopped": bool(result.interrupted)}
 

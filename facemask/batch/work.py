@@ -36,7 +36,7 @@ from ..files import atomic_path, write_json
 from ..image_batch import csv_cell, read_or_warn
 from ..images import IMAGE_SUFFIXES, find_images, write_image
 from ..interrupt import StopRequest
-from ..labels import CLASSES
+from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
 from ..overlay import draw_faces
 from ..stream import frame_count, is_network, redact
@@ -264,7 +264,7 @@ def _video(detector: MaskDetector, unit: Unit, out: Path, options: Options, coun
         write_faces(staging / "faces.csv", rows)
         people = _counts(result.people.elements())
         summary = {"input": redact(unit.source), "kind": unit.kind, "frames": result.frames,
-                   "faces": _counts(result.faces.elements()), "people": people, "compliance": compliance(people),
+                   "faces": _counts(result.faces.elements()), "people": people, "compliance": compliance(people, 4),
                    "alerts": result.alerts, "unreadable": 0, "skipped_frames": result.skipped,
                    "reconnects": result.reconnects, "seconds": round(result.seconds, 3), "key": unit.key(options)}
         _publish(staging, folder, summary)
@@ -361,12 +361,6 @@ def merge_photos(job: Job, out: Path) -> dict:
     return summary
 
 
-def compliance(people: dict[str, int]) -> float | None:
-    """The share of people who wear a mask, and wear it right; None when there was nobody."""
-    total = sum(people.values())
-    return round(people.get("with_mask", 0) / total, 4) if total else None
-
-
 def combine(summaries: Iterable[dict]) -> dict:
     """Frames, faces and people per class, alerts and unreadable photos added up, with the compliance rate."""
     frames = alerts = unreadable = 0
@@ -380,7 +374,7 @@ def combine(summaries: Iterable[dict]) -> dict:
         people.update(s.get("people", {}))
     people_counts = {c: people[c] for c in CLASSES}
     return {"frames": frames, "faces": {c: faces[c] for c in CLASSES}, "people": people_counts,
-            "compliance": compliance(people_counts), "alerts": alerts, "unreadable": unreadable}
+            "compliance": compliance(people_counts, 4), "alerts": alerts, "unreadable": unreadable}
 
 
 RESULT_KEYS = ("frames", "faces", "people", "compliance", "alerts", "unreadable")
