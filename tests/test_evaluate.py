@@ -265,10 +265,13 @@ def test_evaluate_voc_counts_detection_and_classification(voc):
     assert c["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
     assert [(e["image"], e["true"], e["predicted"]) for e in c["misclassified"]] == [
         ("b.png", "with_mask", "incorrect_mask")]
-    e2e = r["end_to_end"]  # GT1, GT2 and GT4 found and labelled right; GT5 found but mislabelled
+    e2e = r["end_to_end"]["0.5"]  # GT1, GT2 and GT4 found and labelled right; GT5 found but mislabelled
     assert {k: (v["right"], v["faces"]) for k, v in e2e.items()} == {
         "all faces": (3, 7), "with_mask": (1, 3), "without_mask": (1, 2), "incorrect_mask": (1, 2)}
     assert e2e["all faces"]["share"] == pytest.approx(3 / 7)
+    e2e = r["end_to_end"]["0.4"]  # and GT6, found only at IoU 0.4
+    assert {k: (v["right"], v["faces"]) for k, v in e2e.items()} == {
+        "all faces": (4, 7), "with_mask": (2, 3), "without_mask": (1, 2), "incorrect_mask": (1, 2)}
 
     k = r["crops"]  # every face, GT7's 1-pixel crop unusable
     assert k["n"] == 6 and k["unclassifiable"] == 1

@@ -192,7 +192,7 @@ class _Tally:
     faces: list[GroundTruth] = field(default_factory=list)
     detection: _DetectionTally = field(default_factory=_DetectionTally)
     compared: dict[str, _DetectionTally] = field(default_factory=dict)
-    right: list[bool] = field(default_factory=list)  # per face: found at the primary IoU and labelled right
+    right: dict[float, list[bool]] = field(default_factory=dict)  # per IoU threshold, per face: found, labelled right
     skipped: Counter = field(default_factory=Counter)
     ignored: Counter = field(default_factory=Counter)
     unknown_labels: Counter = field(default_factory=Counter)
@@ -261,10 +261,10 @@ def _thumbnail(frame: np.ndarray, box: Sequence[int], color: tuple[int, int, int
 
 
 def _score_detections(image: str, frame: np.ndarray, detections: list[tuple[Box, float]], gts: list[GroundTruth],
-                      tally: _DetectionTally, thresholds: Sequence[float]) -> list[tuple[int, int, float]]:
-    """Match one detector's boxes to the faces; returns the pairs at the primary IoU."""
+                      tally: _DetectionTally, thresholds: Sequence[float]) -> dict[float, list[tuple[int, int, float]]]:
+    """Match one detector's boxes to the faces; returns the pairs at each IoU threshold."""
     tally.detections += len(detections)
-    primary = []
+    matched = {}
     for t in thresholds:
         pairs, unmatched, missed = match(detections, [g.frame_box for g in gts], t)
         found = [False] * len(gts)
@@ -274,30 +274,32 @@ def _score_detections(image: str, frame: np.ndarray, detections: list[tuple[Box,
             tally.raw_ious.setdefault(t, []).append(iou(detections[d][0], gts[g].box))
         tally.found.setdefault(t, []).extend(found)
         tally.false_positives[t] += len(unmatched)
+        matched[t] = pairs
         if t == PRIMARY_IOU:
-            primary = pairs
             for g in missed:
                 tally.missed.offer(lambda g=g: (f"{image[:14]} {CLASSES[gts[g].label]}",
                                                 _thumbnail(frame, gts[g].frame_box, MISSED_COLOR)))
             for d in unmatched:
                 tally.unmatched.offer(lambda d=d: (f"{image[:14]} {detections[d][1]:.2f}",
                                                    _thumbnail(frame, detections[d][0], UNMATCHED_COLOR)))
-    return primary
+    return matched
 
 
 def _score_image(image: str, frame: np.ndarray, gts: list[GroundTruth], detector, tally: _Tally, *, crops: bool,
                  min_size: int, thresholds: Sequence[float], compare: dict) -> None:
     faces = detector.detect(frame)
     tally.faces += gts
-    pairs = _score_detections(image, frame, [(f.box, f.score) for f in faces], gts, tally.detection, thresholds)
-    right = [False] * len(gts)
-    for d, g, _ in pairs:
-        right[g] = CLASSES[gts[g].label] == faces[d].label and bool(np.isfinite(faces[d].probs).all())
+    matched = _score_detections(image, frame, [(f.box, f.score) for f in faces], gts, tally.detection, thresholds)
+    for t, pairs in matched.items():
+        right = [False] * len(gts)
+        for d, g, _ in pairs:
+            right[g] = CLASSES[gts[g].label] == faces[d].label and bool(np.isfinite(faces[d].probs).all())
+        tally.right.setdefault(t, []).extend(right)
+    for d, g, _ in matched[PRIMARY_IOU]:
         if _short_side(gts[g].box) < min_size:
             tally.pipeline_small += 1
         else:
             tally.pipeline.append((gts[g], np.asarray(faces[d].probs, dtype=float)))
-    tally.right += right
     for name, finder in compare.items():
         _score_detections(image, frame, finder.find(frame), gts,
                           tally.compared.setdefault(name, _DetectionTally()), thresholds)
@@ -480,7 +482,7 @@ def _voc_result(voc_dir: Path, tally: _Tally, todo: list, wanted: set[str] | Non
         "primary_iou": PRIMARY_IOU,
         "detection": detection,
         "compared": {name: _detection_result(t, boxes, classes, thresholds) for name, t in tally.compared.items()},
-        "end_to_end": _end_to_end(classes, tally.right),
+        "end_to_end": {f"{t:g}": _end_to_end(classes, tally.right.get(t, [])) for t in thresholds},
         "classification": {"on": f"detections matched to faces at IoU >= {PRIMARY_IOU:g}",
                            **_classification(tally.pipeline, tally.pipeline_small)},
     }
@@ -663,8 +665,9 @@ def summary_text(result: dict) -> str:
     parts = [detection_text(result), ""]
     if result["compared"]:
         parts += [comparison_text(result), ""]
-    parts += ["end to end, of all annotated faces, found and labelled right (IoU >= 0.5): " + ", ".join(
-        f"{k} {v['right']}/{v['faces']} = {_fmt(v['share'])}" for k, v in result["end_to_end"].items()), ""]
+    parts += [f"end to end, of all annotated faces, found (IoU >= {t}) and labelled right: " + ", ".join(
+        f"{k} {v['right']}/{v['faces']} = {_fmt(v['share'])}" for k, v in e2e.items())
+        for t, e2e in result["end_to_end"].items()] + [""]
     parts += [classification_summary(f"full pipeline, {result['classification']['on']}", result["classification"])]
     if "crops" in result:
         parts += ["", classification_summary(f"classifier alone, {result['crops']['on']}", result["crops"]),
