@@ -420,7 +420,7 @@ def _video(args) -> None:
         summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
                       monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
                       read_timeout=args.read_timeout, progress=args.no_display and show_progress(args),
-                      live=dashboard.live if dashboard else None)
+                      observers=[dashboard.live] if dashboard else ())
         print(summary, flush=True)
         if args.output and summary.frames:
             print(f"wrote {args.output}", flush=True)
