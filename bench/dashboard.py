@@ -49,7 +49,7 @@ def measure(video: Path, phases: int, seconds: float, clients: int) -> list[dict
     defaults = video_parser().parse_args([])
     detector = MaskDetector.load()
     live = LiveState(str(video), max_fps=defaults.serve_fps)
-    dashboard = Dashboard(live, "127.0.0.1", 0)
+    dashboard = Dashboard([live], "127.0.0.1", 0)
     dashboard.start()
     results: list[dict] = []
 
