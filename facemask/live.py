@@ -275,8 +275,8 @@ class LiveCopy:
 
     def __init__(self, source: str = ""):
         self.source = redact(source)
-        self.since_event = 0  # of the run in hand: what to ask its LiveState for next
-        self.since_frame = 0
+        self._since_event = 0  # of the run in hand: what to ask its LiveState for next
+        self._since_frame = 0
         self._lock = threading.Lock()
         self._closed = False
         self._viewers = 0
@@ -296,25 +296,25 @@ class LiveCopy:
                 return
             if not self._runs or run != self._runs[-1]:
                 self._runs.append(run)
-                self.since_event = self.since_frame = 0
+                self._since_event = self._since_frame = 0
                 self._version = -1
             for event in changes["events"]:
-                if event["id"] > self.since_event:
-                    self.since_event = event["id"]
+                if event["id"] > self._since_event:
+                    self._since_event = event["id"]
                     copy = {k: v for k, v in event.items() if k not in ("id", "thumbnail")}
                     self._events.add(copy, changes["thumbs"].get(event["id"]))
             if changes["version"] >= self._version:
                 self._version = changes["version"]
                 self._stats = changes["stats"] | {"source": self.source}
-            if changes["frame"] is not None and changes["frame"][0] != self.since_frame:
-                self.since_frame, self._jpeg = changes["frame"]
+            if changes["frame"] is not None and changes["frame"][0] > self._since_frame:
+                self._since_frame, self._jpeg = changes["frame"]
                 self._jpeg_seq += 1
 
     @property
     def since(self) -> tuple[str | None, int, int]:
         """What to ask for next: the run in hand, its last event and frame here."""
         with self._lock:
-            return (self._runs[-1] if self._runs else None), self.since_event, self.since_frame
+            return (self._runs[-1] if self._runs else None), self._since_event, self._since_frame
 
     @property
     def viewers(self) -> int:

@@ -417,11 +417,13 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
     code = batch_main(["--streams", str(streams), "--out", str(out), "--alert-after", ALERT_AFTER, "-q",
                        "--serve", f"127.0.0.1:{port}", "--serve-fps", "5"])
     thread.join(10)
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
     if "error" in seen:
         raise seen["error"]
     assert code == 130, err
     assert f"dashboard: http://127.0.0.1:{port}/?token=..." in err and "stopping the watchers" in err
+    assert "2 stream(s) watched" in printed.out and err.rstrip().endswith("interrupted")
     assert not _answers(port)
 
     summary = json.loads((out / "summary.json").read_text())

@@ -482,3 +482,56 @@ def test_the_page_in_a_real_browser(browser, tmp_path):
         assert run.stop(signal.SIGINT) == 0
     finally:
         run.close()
+
+
+def test_the_page_picks_one_of_several_streams_in_a_real_browser(browser):
+    """The batch streams runner's page, on two states fed here (one grey level each): the list of streams, the
+    one in the address shown, another picked from the list."""
+    import threading
+
+    from facemask.dashboard import Dashboard
+
+    lives = [LiveState("rtsp://cam-a/live"), LiveState("rtsp://cam-b/live")]
+    dashboard = Dashboard(lives, "127.0.0.1", 0)
+    dashboard.start()
+    stop = threading.Event()
+
+    def feed() -> None:
+        i = 0
+        while not stop.is_set():
+            for n, live in enumerate(lives):
+                frame = np.full((240, 320, 3), 60 + 120 * n, np.uint8)
+                live.observe(frame, [face("with_mask", t) for t in range(n + 1)], [], i, i / 10, 10.0)
+            i += 1
+            time.sleep(0.05)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    grey = "const c = document.createElement('canvas'); const x = c.getContext('2d'); " \
+           "x.drawImage(document.getElementById('video'), 0, 0); return x.getImageData(0, 0, 1, 1).data[0];"
+    try:
+        browser.get(f"{dashboard.url}?stream=1")
+        text = lambda element_id: browser.find_element("id", element_id).text  # noqa: E731
+        deadline = time.monotonic() + 30
+        while not (browser.find_element("id", "streams").is_displayed() and text("source") == "rtsp://cam-b/live"
+                   and browser.execute_script("return document.getElementById('video').naturalWidth") == 320):
+            assert time.monotonic() < deadline, browser.page_source[-2000:]
+            time.sleep(0.1)
+        from selenium.webdriver.support.ui import Select
+
+        picker = Select(browser.find_element("id", "streams"))
+        assert [o.text for o in picker.options] == ["0: rtsp://cam-a/live", "1: rtsp://cam-b/live"]
+        assert picker.first_selected_option.text.startswith("1:") and text("in-view") == "2"
+        assert abs(browser.execute_script(grey) - 180) < 10
+        picker.select_by_value("0")
+        deadline = time.monotonic() + 30
+        while not (browser.current_url.endswith("?stream=0") and text("source") == "rtsp://cam-a/live"
+                   and browser.execute_script("return document.getElementById('video').naturalWidth") == 320):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert text("in-view") == "1" and abs(browser.execute_script(grey) - 60) < 10
+        assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        stop.set()
+        feeder.join(5)
+        dashboard.stop()
