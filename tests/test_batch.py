@@ -357,10 +357,11 @@ def get_json(port: int, path: str):
     return json.loads(body)
 
 
-def wait_until(predicate, timeout: float = 60) -> None:
+def wait_until(predicate, timeout: float = 60, unless: threading.Event | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
+        assert unless is None or not unless.is_set(), "the run ended first"
         time.sleep(0.05)
 
 
@@ -389,13 +390,15 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
     streams.write_text(f"{live_stream}\n{inputs / 'one.mp4'}\n")
     out, port = tmp_path / "live", free_port()
     seen: dict = {}
+    ended = threading.Event()
 
     def client() -> None:
         try:
-            wait_until(lambda: _answers(port))
-            wait_until(lambda: get_json(port, "/api/stats?stream=1")["state"] == "ended")
+            wait_until(lambda: _answers(port), unless=ended)
+            wait_until(lambda: get_json(port, "/api/stats?stream=1")["state"] == "ended", unless=ended)
             seen["file"] = get_json(port, "/api/stats?stream=1"), get_json(port, "/api/events?stream=1")
-            wait_until(lambda: any(e["event"] == "alert" for e in get_json(port, "/api/events?stream=0")))
+            wait_until(lambda: any(e["event"] == "alert" for e in get_json(port, "/api/events?stream=0")),
+                       unless=ended)
             seen["frames"] = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR)
                               for f in mjpeg_frames(port, "/video.mjpg?stream=0", 3)]
             alert = next(e for e in get_json(port, "/api/events?stream=0") if e["event"] == "alert")
@@ -410,12 +413,14 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
         except BaseException as e:
             seen["error"] = e
         finally:
-            os.kill(os.getpid(), signal.SIGINT)
+            if not ended.is_set():  # Ctrl-C for the run, never for the test session
+                os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=client, daemon=True)
     thread.start()
     code = batch_main(["--streams", str(streams), "--out", str(out), "--alert-after", ALERT_AFTER, "-q",
                        "--serve", f"127.0.0.1:{port}", "--serve-fps", "5"])
+    ended.set()
     thread.join(10)
     printed = capsys.readouterr()
     err = printed.err
