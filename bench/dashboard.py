@@ -49,7 +49,7 @@ def measure(video: Path, phases: int, seconds: float, clients: int) -> list[dict
     defaults = video_parser().parse_args([])
     detector = MaskDetector.load()
     live = LiveState(str(video), max_fps=defaults.serve_fps)
-    dashboard = Dashboard(live, "127.0.0.1", 0)
+    dashboard = Dashboard([live], "127.0.0.1", 0)
     dashboard.start()
     results: list[dict] = []
 
@@ -87,7 +87,7 @@ def measure(video: Path, phases: int, seconds: float, clients: int) -> list[dict
     try:
         summary = run(detector, str(video), None, display=False, smooth=defaults.smooth,
                       reclassify_every=defaults.reclassify_every,
-                      monitoring=MonitorConfig(alert_after=defaults.alert_after, bell=False), live=live)
+                      monitoring=MonitorConfig(alert_after=defaults.alert_after, bell=False), observers=[live])
     finally:
         dashboard.stop()
     if not summary.interrupted:

@@ -353,9 +353,16 @@ def video_parser() -> argparse.ArgumentParser:
                              "history, box, frame index) to FILE, flushed as written")
     alerts.add_argument("--snapshots", metavar="DIR", help="save the annotated frame of each alert in DIR")
     alerts.add_argument("--no-bell", action="store_true", help="no terminal bell (system beep on Windows) on alerts")
+    serve_arguments(p, "the video runs", "the source has ended")
+    return p
+
+
+def serve_arguments(p: argparse.ArgumentParser, running: str, ended: str) -> None:
+    """--serve and its companions, the same on every command that shows its run in a browser: `running`
+    and `ended` say when, in the help ("the video runs", "the source has ended")."""
     web = p.add_argument_group("dashboard (a web page of the run; pip install 'facemask-detector[dashboard]')")
     web.add_argument("--serve", type=serve_address, metavar="[HOST:]PORT",
-                     help="while the video runs, serve a live dashboard (the annotated video, counts, compliance "
+                     help=f"while {running}, serve a live dashboard (the annotated video, counts, compliance "
                           "over time, alerts) and its JSON API (/api/stats, /api/events) on this address; the host "
                           "defaults to 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network")
     web.add_argument("--serve-token", metavar="TOKEN", default=None,
@@ -367,27 +374,35 @@ def video_parser() -> argparse.ArgumentParser:
                      help="at most N frames a second encoded for the page, and only while someone watches, so "
                           "that watching never slows the detector")
     web.add_argument("--serve-linger", type=seconds, default=0.0, metavar="SECONDS",
-                     help="once the source has ended, keep the dashboard up this long to look at the final "
+                     help=f"once {ended}, keep the dashboard up this long to look at the final "
                           "figures (Ctrl-C closes it sooner)")
-    return p
 
 
-def _start_dashboard(args, source: int | str):
-    """The dashboard's state and its server, started before the model loads, so that an address in use fails
-    first. None without --serve."""
-    if not args.serve:
-        return None
-    require("starlette", "--serve", "dashboard")
-    require("uvicorn", "--serve", "dashboard")
-    from .dashboard import Dashboard, is_loopback
-    from .live import LiveState
+def check_serve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.serve_token is None and args.serve:
+        args.serve_token = os.environ.get("FACEMASK_SERVE_TOKEN") or None
+    if args.serve_token is not None and not args.serve:
+        parser.error("--serve-token needs --serve")
+    if args.serve_token is not None and (len(args.serve_token) < 8 or not args.serve_token.isprintable()
+                                         or args.serve_token != args.serve_token.strip()):
+        parser.error("--serve-token: use at least 8 printable characters, no spaces at either end")
+    if args.serve_linger and not args.serve:
+        parser.error("--serve-linger needs --serve")
 
-    host, port = args.serve
-    live = LiveState(str(source), max_fps=args.serve_fps)
+
+def start_dashboard(args: argparse.Namespace, lives: list):
+    """The dashboard over `lives` (a LiveState, or a LiveCopy per stream), started before the model loads, so
+    that an address in use fails first; the lives are closed if it cannot start."""
     try:
-        dashboard = Dashboard(live, host, port, args.serve_token)
+        require("starlette", "--serve", "dashboard")
+        require("uvicorn", "--serve", "dashboard")
+        from .dashboard import Dashboard, is_loopback
+
+        host, port = args.serve
+        dashboard = Dashboard(lives, host, port, args.serve_token)
     except BaseException:
-        live.close()
+        for live in lives:
+            live.close()
         raise
     dashboard.start()
     notice(f"dashboard: {dashboard.url}" + ("?token=..." if args.serve_token else ""))
@@ -398,7 +413,7 @@ def _start_dashboard(args, source: int | str):
     return dashboard
 
 
-def _linger(dashboard, seconds: float) -> None:
+def linger(dashboard, seconds: float) -> None:
     """Keep the dashboard up after the run, until the time is up or Ctrl-C (SIGTERM): the run is complete, so
     either ends the command normally."""
     notice(f"the run has ended; the dashboard stays up for {seconds:g} s at {dashboard.url} (Ctrl-C to close it)")
@@ -411,7 +426,11 @@ def _video(args) -> None:
     from .video import run
 
     source = args.video if args.video else args.camera
-    dashboard = _start_dashboard(args, source)
+    dashboard = None
+    if args.serve:
+        from .live import LiveState
+
+        dashboard = start_dashboard(args, [LiveState(str(source), max_fps=args.serve_fps)])
     try:
         from .detector import MaskDetector
 
@@ -420,12 +439,12 @@ def _video(args) -> None:
         summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
                       monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
                       read_timeout=args.read_timeout, progress=args.no_display and show_progress(args),
-                      live=dashboard.live if dashboard else None)
+                      observers=dashboard.lives if dashboard else ())
         print(summary, flush=True)
         if args.output and summary.frames:
             print(f"wrote {args.output}", flush=True)
         if dashboard and args.serve_linger and not summary.interrupted:
-            _linger(dashboard, args.serve_linger)
+            linger(dashboard, args.serve_linger)
     finally:
         if dashboard:
             dashboard.stop()
@@ -454,15 +473,7 @@ def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         parser.error(f"--output must end in .mp4 or .avi: {args.output}")
-    if args.serve_token is None and args.serve:
-        args.serve_token = os.environ.get("FACEMASK_SERVE_TOKEN") or None
-    if args.serve_token is not None and not args.serve:
-        parser.error("--serve-token needs --serve")
-    if args.serve_token is not None and (len(args.serve_token) < 8 or not args.serve_token.isprintable()
-                                         or args.serve_token != args.serve_token.strip()):
-        parser.error("--serve-token: use at least 8 printable characters, no spaces at either end")
-    if args.serve_linger and not args.serve:
-        parser.error("--serve-linger needs --serve")
+    check_serve_arguments(parser, args)
     outputs = [Output("--output", args.output), Output("--log", args.log),
                Output("--snapshots", args.snapshots, folder=True)]
     check_outputs(parser, [o for o in outputs if o.path], _video_inputs(args))

@@ -2,8 +2,10 @@
 
 It only reads a LiveState (facemask.live) that the frame loop fills, on a server thread of its own, so a slow,
 stalled or vanished browser can delay nothing but its own page. Routes are fixed: the page, the video, the API
-and alert thumbnails by number; nothing is ever looked up by a path taken from a request. Starlette and uvicorn
-are optional (the `dashboard` extra): only `--serve` imports this module.
+and alert thumbnails by number; nothing is ever looked up by a path taken from a request. A run of several
+streams (the batch runner's) serves one LiveCopy per stream, picked by ?stream=N on every route (default 0), and
+/api/streams lists them. Starlette and uvicorn are optional (the `dashboard` extra): only `--serve` imports this
+module.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import socket
 import threading
+from collections.abc import Sequence
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -26,7 +29,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import FacemaskError
-from .live import MAX_EVENTS, LiveState
+from .labels import CLASSES, compliance
+from .live import MAX_EVENTS, LiveCopy, LiveState
+
+Live = LiveState | LiveCopy
 
 TOKEN_ENV = "FACEMASK_SERVE_TOKEN"
 BOUNDARY = "frame"
@@ -115,44 +121,85 @@ def _number(request: Request, name: str, default: int, high: int) -> int:
     return int(text)
 
 
-def create_app(live: LiveState, token: str | None = None, loopback: bool = True) -> ASGIApp:
-    """The web app over `live`; `token`: required on every request when set."""
+class _NoStream(LookupError):
+    pass
+
+
+def create_app(lives: Sequence[Live], token: str | None = None, loopback: bool = True) -> ASGIApp:
+    """The web app over `lives`, one per stream; `token`: required on every request when set."""
     page = resources.files("facemask").joinpath("dashboard.html").read_text(encoding="utf-8")
 
-    async def index(request: Request) -> Response:
+    def live_of(request: Request) -> tuple[int, Live]:
+        number = _number(request, "stream", 0, 2**31)
+        if number >= len(lives):
+            raise _NoStream
+        return number, lives[number]
+
+    def route(handler):
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request, *live_of(request))
+            except _NoStream:
+                return PlainTextResponse("no such stream\n", 404)
+            except ValueError as e:
+                return PlainTextResponse(f"{e}\n", 400)
+
+        return endpoint
+
+    async def index(request: Request, number: int, live: Live) -> Response:
         return HTMLResponse(page)
 
-    async def stats(request: Request) -> Response:
+    async def stats(request: Request, number: int, live: Live) -> Response:
         return JSONResponse(live.stats())
 
-    async def events(request: Request) -> Response:
-        try:
-            since = _number(request, "since", 0, 2**62)
-            limit = _number(request, "limit", MAX_EVENTS, MAX_EVENTS)
-        except ValueError as e:
-            return PlainTextResponse(f"{e}\n", 400)
-        return Response(json.dumps(live.events(since, limit)), media_type="application/json")
+    async def events(request: Request, number: int, live: Live) -> Response:
+        since = _number(request, "since", 0, 2**62)
+        limit = _number(request, "limit", MAX_EVENTS, MAX_EVENTS)
+        found = live.events(since, limit)
+        if len(lives) > 1:
+            for event in (e for e in found if e["thumbnail"]):
+                event["thumbnail"] += f"?stream={number}"
+        return Response(json.dumps(found), media_type="application/json")
 
-    async def snapshot(request: Request) -> Response:
+    async def snapshot(request: Request, number: int, live: Live) -> Response:
         jpeg = live.thumbnail(request.path_params["number"])
         if jpeg is None:
             return PlainTextResponse("no such snapshot\n", 404)
         return Response(jpeg, media_type="image/jpeg")
 
-    async def video(request: Request) -> Response:
+    async def video(request: Request, number: int, live: Live) -> Response:
         return StreamingResponse(_mjpeg(live), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
 
+    async def streams(request: Request) -> Response:
+        return JSONResponse(_streams([live.stats() for live in lives]))
+
     routes = [
-        Route("/", index),
-        Route("/api/stats", stats),
-        Route("/api/events", events),
-        Route("/snapshots/{number:int}.jpg", snapshot),
-        Route("/video.mjpg", video),
+        Route("/", route(index)),
+        Route("/api/stats", route(stats)),
+        Route("/api/events", route(events)),
+        Route("/api/streams", streams),
+        Route("/snapshots/{number:int}.jpg", route(snapshot)),
+        Route("/video.mjpg", route(video)),
     ]
     return Gate(Starlette(routes=routes), token, loopback)
 
 
-async def _mjpeg(live: LiveState):
+STREAM_FIGURES = ("source", "state", "frames", "fps", "in_view_total", "people", "alerts", "compliance",
+                  "run_compliance")
+
+
+def _streams(stats: list[dict]) -> dict:
+    """/api/streams: each stream's main figures, and the totals over all of them."""
+    total: dict = {"frames": sum(s["frames"] for s in stats), "alerts": sum(s["alerts"] for s in stats)}
+    for key in ("in_view", "faces", "people"):
+        total[key] = {c: sum(s[key][c] for s in stats) for c in CLASSES}
+    total |= {"in_view_total": sum(total["in_view"].values()), "compliance": compliance(total["in_view"], 4),
+              "run_compliance": compliance(total["faces"], 4)}
+    return {"streams": [{"stream": i, **{k: s[k] for k in STREAM_FIGURES}} for i, s in enumerate(stats)],
+            "total": total}
+
+
+async def _mjpeg(live: Live):
     """The newest frame each time there is one, while the client reads: a client that reads slowly skips
     frames, and one that stops reading holds up nothing but this generator."""
     with live.watching():
@@ -172,8 +219,8 @@ class Dashboard:
     use fails before the run starts. uvicorn installs no signal handlers outside the main thread: Ctrl-C stays
     the pipeline's, and stop() ends the server."""
 
-    def __init__(self, live: LiveState, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
-        self.live = live
+    def __init__(self, lives: Sequence[Live], host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+        self.lives = list(lives)
         self.host = host
         self.loopback = is_loopback(host)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -187,7 +234,7 @@ class Dashboard:
             raise FacemaskError(f"--serve: cannot listen on {host}:{port}: {e.strerror or e}") from e
         self.socket.setblocking(False)
         self.port = self.socket.getsockname()[1]
-        config = uvicorn.Config(create_app(live, token, self.loopback), lifespan="off", log_config=None,
+        config = uvicorn.Config(create_app(self.lives, token, self.loopback), lifespan="off", log_config=None,
                                 log_level="warning", access_log=False, loop="asyncio", http="h11",
                                 timeout_graceful_shutdown=3, ws="none")
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
@@ -205,7 +252,8 @@ class Dashboard:
 
     def stop(self) -> None:
         """End the streams, then the server; a client that stopped reading is cut off after 3 seconds."""
-        self.live.close()
+        for live in self.lives:
+            live.close()
         # A stream still open when the grace period ends is cancelled, which uvicorn would log as a traceback.
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         self.server.should_exit = True

@@ -5,6 +5,9 @@ an assignment under a lock, the counts are a few additions, and no frame is enco
 thread of its own encodes the newest frame (latest frame wins, nothing queues) at a capped rate, so watchers cost
 the detector at most that many JPEG encodings a second, and a watcher that stops reading costs it nothing.
 
+A LiveCopy is the same state read in another process: the batch streams runner's watchers each fill a LiveState
+in a Ray actor, and the dashboard on the driver reads their copies, which fetch only what changed.
+
 Needs no web framework: the server (facemask.dashboard) is optional, this is not.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -34,6 +38,47 @@ MAX_EVENTS = 200  # events kept for /api/events; older ones are in the --log fil
 MAX_THUMBS = 50  # alert thumbnails kept in memory
 HISTORY_MINUTES = 60  # compliance over time: the last hour, by minute
 PEOPLE_EVERY = 0.5  # seconds between counts of the open tracks (a Counter over each track's labels)
+
+
+def _empty_stats() -> dict[str, Any]:
+    return {"frames": 0, "fps": 0.0, "mean_fps": 0.0, "alerts": 0, "in_view": dict.fromkeys(CLASSES, 0),
+            "faces": dict.fromkeys(CLASSES, 0), "people": dict.fromkeys(CLASSES, 0), "video_time": 0.0}
+
+
+def _stats(state: str, source: str, started: str, figures: dict, history: list[dict], viewers: int,
+           encoded: int) -> dict:
+    """/api/stats: the figures as the frame loop keeps them, and the rates computed from them."""
+    s = {k: dict(v) if isinstance(v, dict) else v for k, v in figures.items()}
+    history = [dict(b) for b in history]
+    for bucket in history:
+        bucket["compliance"] = round(bucket["masked"] / bucket["faces"], 4) if bucket["faces"] else None
+    return {"state": state, "source": source, "started": started, **s,
+            "in_view_total": sum(s["in_view"].values()),
+            "compliance": compliance(s["in_view"], 4),
+            "run_compliance": compliance(s["faces"], 4),
+            "history": history, "viewers": viewers, "encoded": encoded}
+
+
+class _Events:
+    """The last MAX_EVENTS events, numbered from 1, and the thumbnails of the last MAX_THUMBS alerts; its owner
+    holds the lock."""
+
+    def __init__(self) -> None:
+        self.items: deque[dict] = deque(maxlen=MAX_EVENTS)
+        self.thumbs: OrderedDict[int, bytes] = OrderedDict()
+        self.next = 1
+
+    def add(self, event: dict, thumb: bytes | None) -> None:
+        number, self.next = self.next, self.next + 1
+        if thumb is not None:
+            self.thumbs[number] = thumb
+            while len(self.thumbs) > MAX_THUMBS:
+                self.thumbs.popitem(last=False)
+        self.items.append(event | {"id": number, "thumbnail": f"snapshots/{number}.jpg" if thumb else None})
+
+    def since(self, since: int, limit: int) -> list[dict]:
+        found = [dict(e) for e in self.items if e["id"] > since]
+        return found[-limit:] if limit else []
 
 
 def encode_jpeg(frame: np.ndarray, max_width: int, quality: int = JPEG_QUALITY) -> bytes:
@@ -58,21 +103,20 @@ class LiveState:
         self.max_width = max_width
         self.started = wall_time()
         self.encoded = 0  # frames encoded for watchers: 0 while nobody watches
+        self.run = uuid.uuid4().hex  # tells a LiveCopy that a new run has begun
         self._cond = threading.Condition()
         self._closed = False
         self._viewers = 0
+        self._remote = False  # a LiveCopy's watchers, counted as one
         self._frame: np.ndarray | None = None
         self._frame_seq = 0
         self._jpeg: bytes | None = None
         self._jpeg_seq = 0
         self._state = "starting"
-        self._stats: dict[str, Any] = {"frames": 0, "fps": 0.0, "mean_fps": 0.0, "alerts": 0,
-                                       "in_view": dict.fromkeys(CLASSES, 0), "faces": dict.fromkeys(CLASSES, 0),
-                                       "people": dict.fromkeys(CLASSES, 0), "video_time": 0.0}
+        self._version = 0  # of the figures: a LiveCopy keeps the newest it was sent
+        self._stats = _empty_stats()
         self._history: deque[dict] = deque(maxlen=HISTORY_MINUTES)
-        self._events: deque[dict] = deque(maxlen=MAX_EVENTS)
-        self._next_event = 1
-        self._thumbs: OrderedDict[int, bytes] = OrderedDict()
+        self._events = _Events()
         self._people_at = -float("inf")
         self._t0: float | None = None
         self._encoder = threading.Thread(target=self._encode_loop, name="dashboard-encoder", daemon=True)
@@ -94,6 +138,7 @@ class LiveState:
         thumbs = {id(e): encode_jpeg(frame, THUMB_WIDTH) for e in events if e.get("event") == "alert"}
         with self._cond:
             self._frame, self._frame_seq = frame, self._frame_seq + 1
+            self._version += 1
             s = self._stats
             self._state = "running"
             s["frames"] = index + 1
@@ -116,6 +161,7 @@ class LiveState:
         """The run is over: its final figures (those of its summary) and the events its end raised."""
         with self._cond:
             self._state = "stopped" if interrupted else "ended"
+            self._version += 1
             s = self._stats
             s["frames"], s["alerts"], s["mean_fps"] = frames, alerts, round(mean_fps, 2)
             s["people"] = {c: people[c] for c in CLASSES}
@@ -132,40 +178,42 @@ class LiveState:
         bucket["faces"] += faces
 
     def _add_event(self, event: dict, thumb: bytes | None) -> None:
-        number, self._next_event = self._next_event, self._next_event + 1
         if event.get("event") == "alert":
             self._stats["alerts"] += 1
-        if thumb is not None:
-            self._thumbs[number] = thumb
-            while len(self._thumbs) > MAX_THUMBS:
-                self._thumbs.popitem(last=False)
-        self._events.append(event | {"id": number, "thumbnail": f"snapshots/{number}.jpg" if thumb else None})
+        self._events.add(event, thumb)
 
     # The server's side.
 
     def stats(self) -> dict:
         with self._cond:
-            s = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
-            history = [dict(b) for b in self._history]
-            state, viewers = self._state, self._viewers
-        in_view = sum(s["in_view"].values())
-        for bucket in history:
-            bucket["compliance"] = round(bucket["masked"] / bucket["faces"], 4) if bucket["faces"] else None
-        return {"state": state, "source": self.source, "started": self.started, **s,
-                "in_view_total": in_view,
-                "compliance": compliance(s["in_view"], 4),
-                "run_compliance": compliance(s["faces"], 4),
-                "history": history, "viewers": viewers, "encoded": self.encoded}
+            return _stats(self._state, self.source, self.started, self._stats, list(self._history), self._viewers,
+                          self.encoded)
 
     def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:
         """The events numbered above `since`, oldest first, `limit` at most (the newest ones)."""
         with self._cond:
-            found = [dict(e) for e in self._events if e["id"] > since]
-        return found[-limit:] if limit else []
+            return self._events.since(since, limit)
 
     def thumbnail(self, number: int) -> bytes | None:
         with self._cond:
-            return self._thumbs.get(number)
+            return self._events.thumbs.get(number)
+
+    def changes(self, since: tuple[str | None, int, int], watching: bool) -> dict:
+        """What a LiveCopy lacks, small enough to send often: the figures, the events numbered above the
+        copy's last, with their thumbnails, and the newest encoded frame unless the copy has it. `since`: the
+        copy's LiveCopy.since, what it has of which run (of another run: nothing). `watching`: whether anyone
+        watches the copy's video, which counts here as one watcher until a later call says otherwise; so frames
+        are encoded for a copy, as for a local watcher, only while watched."""
+        with self._cond:
+            if watching != self._remote:
+                self._remote = watching
+                self._viewers += 1 if watching else -1
+                self._cond.notify_all()
+            _, since_event, since_frame = since if since[0] == self.run else (None, 0, 0)
+            events = self._events.since(since_event, MAX_EVENTS)
+            return {"run": self.run, "version": self._version, "stats": self.stats(), "events": events,
+                    "thumbs": {e["id"]: self._events.thumbs.get(e["id"]) for e in events if e["thumbnail"]},
+                    "frame": self.jpeg_after(since_frame)}  # the lock is reentrant
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
@@ -217,3 +265,92 @@ class LiveState:
                 self._jpeg, self._jpeg_seq = jpeg, done
                 self.encoded += 1
                 self._cond.wait_for(lambda: self._closed, self.interval - (time.perf_counter() - start))
+
+
+class LiveCopy:
+    """A LiveState of another process, kept up to date by whoever passes its changes() to apply(); read by the
+    dashboard exactly as a LiveState is. Its watchers are counted here (`viewers`), for the one who fetches the
+    changes to pass on. Events are numbered afresh, so that a stream watched again (a new LiveState, numbered
+    from 1 again) goes on where it was."""
+
+    def __init__(self, source: str = ""):
+        self.source = redact(source)
+        self._since_event = 0  # of the run in hand: what to ask its LiveState for next
+        self._since_frame = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._viewers = 0
+        self._runs: list[str] = []  # the current one last
+        self._version = -1
+        self._stats = _stats("starting", self.source, wall_time(), _empty_stats(), [], 0, 0)
+        self._events = _Events()
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+
+    def apply(self, changes: dict) -> None:
+        """Changes from the source's LiveState.changes(); a stale answer (an older run's, or older figures
+        fetched at the same time as newer ones) changes nothing it should not."""
+        with self._lock:
+            run = changes["run"]
+            if run in self._runs[:-1]:
+                return
+            if not self._runs or run != self._runs[-1]:
+                self._runs.append(run)
+                self._since_event = self._since_frame = 0
+                self._version = -1
+            for event in changes["events"]:
+                if event["id"] > self._since_event:
+                    self._since_event = event["id"]
+                    copy = {k: v for k, v in event.items() if k not in ("id", "thumbnail")}
+                    self._events.add(copy, changes["thumbs"].get(event["id"]))
+            if changes["version"] >= self._version:
+                self._version = changes["version"]
+                self._stats = changes["stats"] | {"source": self.source}
+            if changes["frame"] is not None and changes["frame"][0] > self._since_frame:
+                self._since_frame, self._jpeg = changes["frame"]
+                self._jpeg_seq += 1
+
+    @property
+    def since(self) -> tuple[str | None, int, int]:
+        """What to ask for next: the run in hand, its last event and frame here."""
+        with self._lock:
+            return (self._runs[-1] if self._runs else None), self._since_event, self._since_frame
+
+    @property
+    def viewers(self) -> int:
+        return self._viewers
+
+    def stats(self) -> dict:
+        with self._lock:
+            return self._stats | {"viewers": self._viewers}
+
+    def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:
+        with self._lock:
+            return self._events.since(since, limit)
+
+    def thumbnail(self, number: int) -> bytes | None:
+        with self._lock:
+            return self._events.thumbs.get(number)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        with self._lock:
+            self._viewers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._viewers -= 1
+
+    def jpeg_after(self, seq: int) -> tuple[int, bytes] | None:
+        with self._lock:
+            if self._jpeg is None or self._jpeg_seq == seq:
+                return None
+            return self._jpeg_seq, self._jpeg
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True

@@ -8,10 +8,11 @@ import signal
 import sys
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -22,7 +23,6 @@ from .faces import crop_box
 from .images import to_bgr8
 from .interrupt import StopRequest, signals_held
 from .labels import CLASSES, counts_text
-from .live import LiveState
 from .monitor import Monitor, MonitorConfig
 from .overlay import draw_faces, draw_fps
 from .stream import READ_TIMEOUT, FrameReader, FrameWriter
@@ -69,6 +69,20 @@ class Summary:
         if self.lost:
             notes.append(self.lost)
         return text + ("\nsource: " + "; ".join(notes) if notes else "")
+
+
+class FrameObserver(Protocol):
+    """What the frame loop tells whoever follows a run (the dashboard's LiveState, the batch runner's CSV of
+    faces): one interface, so that the loop does not grow a hook per caller."""
+
+    def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
+                fps: float, people: Callable[[], Counter] | None = None) -> None:
+        """A finished frame (drawn on, not to be drawn on again), its faces and the events it raised, the
+        run's clock (video time for a file) and frame rate; `people()` counts unique people per class."""
+
+    def finish(self, frames: int, people: Counter, alerts: int, mean_fps: float, events: list[dict],
+               interrupted: bool) -> None:
+        """The run is over: the summary's figures and the events its end raised."""
 
 
 class _Clock:
@@ -154,15 +168,14 @@ def run(
     read_timeout: float = READ_TIMEOUT,
     opener: Callable[[int | str], object] | None = None,
     progress: bool = False,
-    live: LiveState | None = None,
-    on_frame: Callable[[int, float, list[Face]], None] | None = None,
+    observers: Sequence[FrameObserver] = (),
     stop: StopRequest | None = None,
 ) -> Summary:
     """Detect, draw and show or write every frame until the source ends, the user presses q or Esc, or Ctrl-C.
 
     `progress`: a bar on stderr (frames done of the total, frames per second, time left) for a source whose
-    length is known, a file. `on_frame(index, time, faces)`: called with each frame's tracked faces (the batch
-    runner's CSV of faces). `stop`: a StopRequest the caller can set from another thread (a worker that is
+    length is known, a file. `observers`: told of each finished frame and of the end (see FrameObserver).
+    `stop`: a StopRequest the caller can set from another thread (a worker that is
     told to stop); by default the run makes its own, set by Ctrl-C.
 
     Ctrl-C or SIGTERM stops after the frame in hand: the output video is finished so that it plays, the summary
@@ -170,10 +183,7 @@ def run(
     `reconnect` times (see stream.FrameReader); `opener` opens the capture in its place (for tests).
 
     Alerts go by video time for a file (at its own frame rate, however slow), so that a file gives the same
-    alerts however fast it is processed, and by the wall clock for a camera or a stream.
-
-    `live`: where each finished frame, the counts, the frame rate and the events are published for the
-    dashboard, and the summary's figures at the end."""
+    alerts however fast it is processed, and by the wall clock for a camera or a stream."""
     if display:
         check_display()
     start = time.perf_counter()
@@ -195,14 +205,12 @@ def run(
             for index, (frame, faces) in enumerate(frames):
                 now = time.perf_counter() - start if reader.live else index / reader.fps
                 events = monitor.observe(frame, faces, index, now)
-                if on_frame is not None:
-                    on_frame(index, now, faces)
                 tick = time.perf_counter()
                 dt, last = max(tick - last, 1e-6), tick
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
                 draw_fps(frame, fps)
-                if live is not None:
-                    live.observe(frame, faces, events, index, now, fps, monitor.live_people)
+                for observer in observers:
+                    observer.observe(frame, faces, events, index, now, fps, monitor.live_people)
                 summary.frames += 1
                 summary.faces.update(f.label for f in faces if not f.unsure)
                 summary.unsure += sum(f.unsure for f in faces)
@@ -247,9 +255,9 @@ def run(
                     summary.unsaved_snapshots = monitor.unsaved_snapshots
                     summary.interrupted = stop.signum
                     summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
-                    if live is not None:
-                        live.finish(summary.frames, summary.people, summary.alerts, summary.fps, ended,
-                                    interrupted=bool(summary.interrupted))
+                    for observer in observers:
+                        observer.finish(summary.frames, summary.people, summary.alerts, summary.fps, ended,
+                                        interrupted=bool(summary.interrupted))
     return summary
 
 

@@ -3,9 +3,15 @@ counts as the video and image scripts run one by one; failures reported, reruns 
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
+import os
 import re
 import shutil
+import signal
+import socket
+import socketserver
 import threading
 import time
 from pathlib import Path
@@ -267,6 +273,8 @@ def test_inputs_of_one_name_get_folders_of_their_own(tmp_path):
     (["{inputs}/nothing.mp4"], "no such file or folder"),
     (["{inputs}/photos", "-r", "--out", "{inputs}/photos/out"], "inside the folder"),
     (["{inputs}/one.mp4", "--workers", "0"], "must be 1 or more"),
+    (["{inputs}/one.mp4", "--serve", "0"], "--serve needs --streams"),
+    (["--streams", "{inputs}/more.txt", "--serve-token", "0123456789"], "--serve-token needs --serve"),
 ])
 def test_bad_arguments_exit_2(inputs, tmp_path, argv, message, capsys):
     argv = [a.format(inputs=inputs) for a in argv]
@@ -285,3 +293,166 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
     with pytest.raises(FacemaskError, match=r"needs ray.*facemask-detector\[cluster\]"):
         cluster.ray_module()
+
+
+# --serve: the streams in a browser.
+
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture
+def live_stream():
+    """A camera's live stream: the face drifting right, as MJPEG over HTTP at 10 frames a second, looping for
+    as long as anyone reads it (OpenCV sees no frame count: a live source, by the wall clock)."""
+    frames = [cv2.imencode(".jpg", moving_scene(i))[1].tobytes() for i in range(20)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            i = 0
+            while not server.closing.is_set():
+                jpeg = frames[i % len(frames)]
+                try:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n"
+                                     % (len(jpeg), jpeg))
+                except OSError:
+                    return
+                i += 1
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.closing = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/camera.mjpg"
+    server.closing.set()
+    server.shutdown()
+    server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str, token: str | None = TOKEN) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def get_json(port: int, path: str):
+    status, body = get(port, path)
+    assert status == 200, (path, status, body)
+    return json.loads(body)
+
+
+def wait_until(predicate, timeout: float = 60, unless: threading.Event | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        assert unless is None or not unless.is_set(), "the run ended first"
+        time.sleep(0.05)
+
+
+def mjpeg_frames(port: int, path: str, count: int) -> list[bytes]:
+    """The first `count` JPEG parts of an MJPEG response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        data, frames = b"", []
+        while len(frames) < count:
+            chunk = s.recv(65536)
+            assert chunk, "the stream ended"
+            data += chunk
+            while (m := re.search(rb"Content-Length: (\d+)\r\n\r\n", data)) and len(data) >= m.end() + int(m[1]):
+                frames.append(data[m.end() : m.end() + int(m[1])])
+                data = data[m.end() + int(m[1]) :]
+    return frames
+
+
+def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, live_stream, tmp_path, capsys,
+                                                                     monkeypatch):
+    """A live stream and a file as streams, with --serve: while they run, a client reads the API and the live
+    stream's video; the file's final figures and events are those of its summary and of the log; Ctrl-C then
+    stops the watchers and the server together, with the summary, exit status 130."""
+    monkeypatch.setenv("FACEMASK_SERVE_TOKEN", TOKEN)
+    streams = tmp_path / "streams.txt"
+    streams.write_text(f"{live_stream}\n{inputs / 'one.mp4'}\n")
+    out, port = tmp_path / "live", free_port()
+    seen: dict = {}
+    ended = threading.Event()
+
+    def client() -> None:
+        try:
+            wait_until(lambda: _answers(port), unless=ended)
+            wait_until(lambda: get_json(port, "/api/stats?stream=1")["state"] == "ended", unless=ended)
+            seen["file"] = get_json(port, "/api/stats?stream=1"), get_json(port, "/api/events?stream=1")
+            wait_until(lambda: any(e["event"] == "alert" for e in get_json(port, "/api/events?stream=0")),
+                       unless=ended)
+            seen["frames"] = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR)
+                              for f in mjpeg_frames(port, "/video.mjpg?stream=0", 3)]
+            alert = next(e for e in get_json(port, "/api/events?stream=0") if e["event"] == "alert")
+            seen["thumbnail"] = get(port, "/" + alert["thumbnail"])
+            seen["refused"] = {path: get(port, path, token)[0]
+                               for path in ("/", "/api/stats?stream=0", "/api/streams", "/video.mjpg?stream=0")
+                               for token in (None, "wrong-token-0123456789")}
+            seen["unknown"] = {path: get(port, path)[0] for path in ("/?stream=2", "/api/stats?stream=2",
+                                                                     "/api/events?stream=9", "/video.mjpg?stream=2",
+                                                                     "/snapshots/1.jpg?stream=2")}
+            seen["streams"] = get_json(port, "/api/streams")
+        except BaseException as e:
+            seen["error"] = e
+        finally:
+            if not ended.is_set():  # Ctrl-C for the run, never for the test session
+                os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    code = batch_main(["--streams", str(streams), "--out", str(out), "--alert-after", ALERT_AFTER, "-q",
+                       "--serve", f"127.0.0.1:{port}", "--serve-fps", "5"])
+    ended.set()
+    thread.join(10)
+    printed = capsys.readouterr()
+    err = printed.err
+    if "error" in seen:
+        raise seen["error"]
+    assert code == 130, err
+    assert f"dashboard: http://127.0.0.1:{port}/?token=..." in err and "stopping the watchers" in err
+    assert "2 stream(s) watched" in printed.out and err.rstrip().endswith("interrupted")
+    assert not _answers(port)
+
+    summary = json.loads((out / "summary.json").read_text())
+    live, file = summary["streams"]
+    stats, events_served = seen["file"]
+    assert file["frames"] == stats["frames"] == 18 and not file["stopped"]
+    assert {k: stats[k] for k in ("people", "faces", "alerts")} == {k: file[k] for k in ("people", "faces", "alerts")}
+    logged = [e for e in events(out / "events.jsonl") if Path(e["source"]).name == "one.mp4"]
+    assert [{k: v for k, v in e.items() if k not in ("id", "thumbnail", "time")} for e in events_served] == logged
+    assert len(logged) >= 1
+    assert live["stopped"] and live["alerts"] >= 1
+
+    assert all(f.shape == (480, 640, 3) for f in seen["frames"])
+    assert seen["thumbnail"][0] == 200 and seen["thumbnail"][1].startswith(b"\xff\xd8")
+    assert set(seen["refused"].values()) == {401}
+    assert set(seen["unknown"].values()) == {404}
+    listed = seen["streams"]
+    assert [(s["stream"], s["state"]) for s in listed["streams"]] == [(0, "running"), (1, "ended")]
+    assert listed["streams"][1]["people"] == file["people"]
+    assert listed["total"]["frames"] == sum(s["frames"] for s in listed["streams"])
+
+
+def _answers(port: int) -> bool:
+    try:
+        return get(port, "/api/streams")[0] == 200
+    except OSError:
+        return False

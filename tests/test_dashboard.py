@@ -25,7 +25,7 @@ from conftest import Script, scene, write_video
 
 from facemask.cli import serve_address, video_main
 from facemask.detector import Face
-from facemask.live import THUMB_WIDTH, LiveState
+from facemask.live import THUMB_WIDTH, LiveCopy, LiveState
 
 pytest.importorskip("starlette", reason="the dashboard extra is not installed")
 pytest.importorskip("uvicorn", reason="the dashboard extra is not installed")
@@ -237,6 +237,57 @@ def test_counts_history_and_events():
         live.close()
 
 
+def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watched():
+    """LiveCopy, as the batch streams runner's driver keeps one per stream: events renumbered across runs,
+    stale answers ignored, frames encoded at the source only while the copy is watched."""
+    from collections import Counter
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    copy = LiveCopy("rtsp://user:secret@camera/stream")
+    first, second = LiveState("rtsp://user:secret@camera/stream", max_fps=20), LiveState("cam", max_fps=20)
+    try:
+        alert = {"event": "alert", "track": 2, "label": "without_mask"}
+        first.observe(frame, [face("without_mask", 2)], [alert], 0, 1.0, 10.0)
+        stale = first.changes(copy.since, False)
+        first.observe(frame, [face("with_mask", 1)], [], 1, 1.1, 10.0)
+        copy.apply(first.changes(copy.since, False))
+        copy.apply(stale)  # fetched earlier, arrived later: changes nothing
+        assert copy.stats()["frames"] == 2 and "secret" not in copy.stats()["source"]
+        assert [e["id"] for e in copy.events()] == [1]
+        assert copy.events()[0]["thumbnail"] == "snapshots/1.jpg" and copy.thumbnail(1).startswith(b"\xff\xd8")
+        assert first.encoded == 0 and copy.jpeg_after(0) is None  # nobody watches: no frame encoded
+
+        with copy.watching():
+            assert copy.viewers == 1
+            first.changes(copy.since, copy.viewers > 0)
+            deadline = time.monotonic() + 10
+            while copy.jpeg_after(0) is None and time.monotonic() < deadline:
+                first.observe(frame.copy(), [], [], 2, 1.2, 10.0)
+                time.sleep(0.05)
+                copy.apply(first.changes(copy.since, True))
+            _, jpeg = copy.jpeg_after(0)
+            assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
+        first.changes(copy.since, False)
+        encoded = first.encoded
+        first.observe(frame.copy(), [], [], 3, 1.3, 10.0)
+        time.sleep(0.3)
+        assert first.encoded == encoded  # the copy's watcher has left
+
+        first.finish(4, Counter(without_mask=1, with_mask=1), 1, 9.5, [{"event": "track_end", "track": 2}],
+                     interrupted=False)
+        copy.apply(first.changes(copy.since, False))
+        second.observe(frame, [face("without_mask", 1)], [alert | {"track": 1}], 0, 0.0, 10.0)
+        copy.apply(second.changes(copy.since, False))  # watched again: a new run
+        copy.apply(stale)  # an answer of the run before changes nothing
+        assert [(e["id"], e["track"]) for e in copy.events()] == [(1, 2), (2, 2), (3, 1)]
+        assert copy.events(since=2)[0]["thumbnail"] == "snapshots/3.jpg" and copy.thumbnail(3)
+        assert (copy.stats()["state"], copy.stats()["frames"]) == ("running", 1)
+    finally:
+        first.close()
+        second.close()
+        copy.close()
+
+
 # The API of a real run.
 
 
@@ -431,3 +482,56 @@ def test_the_page_in_a_real_browser(browser, tmp_path):
         assert run.stop(signal.SIGINT) == 0
     finally:
         run.close()
+
+
+def test_the_page_picks_one_of_several_streams_in_a_real_browser(browser):
+    """The batch streams runner's page, on two states fed here (one grey level each): the list of streams, the
+    one in the address shown, another picked from the list."""
+    import threading
+
+    from facemask.dashboard import Dashboard
+
+    lives = [LiveState("rtsp://cam-a/live"), LiveState("rtsp://cam-b/live")]
+    dashboard = Dashboard(lives, "127.0.0.1", 0)
+    dashboard.start()
+    stop = threading.Event()
+
+    def feed() -> None:
+        i = 0
+        while not stop.is_set():
+            for n, live in enumerate(lives):
+                frame = np.full((240, 320, 3), 60 + 120 * n, np.uint8)
+                live.observe(frame, [face("with_mask", t) for t in range(n + 1)], [], i, i / 10, 10.0)
+            i += 1
+            time.sleep(0.05)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    grey = "const c = document.createElement('canvas'); const x = c.getContext('2d'); " \
+           "x.drawImage(document.getElementById('video'), 0, 0); return x.getImageData(0, 0, 1, 1).data[0];"
+    try:
+        browser.get(f"{dashboard.url}?stream=1")
+        text = lambda element_id: browser.find_element("id", element_id).text  # noqa: E731
+        deadline = time.monotonic() + 30
+        while not (browser.find_element("id", "streams").is_displayed() and text("source") == "rtsp://cam-b/live"
+                   and browser.execute_script("return document.getElementById('video').naturalWidth") == 320):
+            assert time.monotonic() < deadline, browser.page_source[-2000:]
+            time.sleep(0.1)
+        from selenium.webdriver.support.ui import Select
+
+        picker = Select(browser.find_element("id", "streams"))
+        assert [o.text for o in picker.options] == ["0: rtsp://cam-a/live", "1: rtsp://cam-b/live"]
+        assert picker.first_selected_option.text.startswith("1:") and text("in-view") == "2"
+        assert abs(browser.execute_script(grey) - 180) < 10
+        picker.select_by_value("0")
+        deadline = time.monotonic() + 30
+        while not (browser.current_url.endswith("?stream=0") and text("source") == "rtsp://cam-a/live"
+                   and browser.execute_script("return document.getElementById('video').naturalWidth") == 320):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert text("in-view") == "1" and abs(browser.execute_script(grey) - 60) < 10
+        assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        stop.set()
+        feeder.join(5)
+        dashboard.stop()

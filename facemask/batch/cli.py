@@ -9,16 +9,20 @@ from pathlib import Path
 
 from ..cli import (
     check_model_arguments,
+    check_serve_arguments,
     checked,
     face_detector_inputs,
     int_range,
+    linger,
     model_arguments,
     model_inputs,
     positive_seconds,
     prog,
     run_command,
     seconds,
+    serve_arguments,
     show_progress,
+    start_dashboard,
 )
 from ..errors import FacemaskError, notice, printable, warn
 from ..files import write_json
@@ -80,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
                        help="reopen a camera or stream that stops up to N times per outage, with back-off")
     video.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                        help="a camera or stream that delivers no frame this long counts as stopped")
+    serve_arguments(p, "the streams run (--streams; ?stream=N picks one)", "every stream has ended")
     return p
 
 
@@ -92,6 +97,9 @@ def _options(args: argparse.Namespace) -> Options:
 def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if bool(args.inputs) == bool(args.streams):
         p.error("give either INPUTs or --streams FILE")
+    if args.serve and not args.streams:
+        p.error("--serve needs --streams: the dashboard shows live streams, not a batch of files")
+    check_serve_arguments(p, args)
     check_model_arguments(p, args)
     given = args.inputs or [args.streams]
     for path in (g for g in given if "://" not in g):
@@ -139,18 +147,27 @@ def _batch(args: argparse.Namespace) -> None:
     options, out = _options(args), Path(args.out)
     args.progress = show_progress(args)  # before Ray starts: it may wrap stderr
     ray_module()
-    options.load_detector()  # a bad model is one error line here, not a failure on every worker
-    with _locked(out):
-        started = start_ray(args.ray, os.cpu_count())
-        try:
-            workers = _workers(args, cluster_cpus())
-            if args.streams:
-                _streams(args, options, out, watch_streams)
-            else:
-                _inputs(args, options, out, workers, run_units)
-        finally:
-            if started:
-                ray_module().shutdown()
+    dashboard = None
+    if args.serve:  # before the model loads: an address in use fails first
+        from ..live import LiveCopy
+
+        dashboard = start_dashboard(args, [LiveCopy(str(s)) for s in args.sources])
+    try:
+        options.load_detector()  # a bad model is one error line here, not a failure on every worker
+        with _locked(out):
+            started = start_ray(args.ray, os.cpu_count())
+            try:
+                workers = _workers(args, cluster_cpus())
+                if args.streams:
+                    _streams(args, options, out, watch_streams, dashboard)
+                else:
+                    _inputs(args, options, out, workers, run_units)
+            finally:
+                if started:
+                    ray_module().shutdown()
+    finally:
+        if dashboard:
+            dashboard.stop()
 
 
 def _workers(args: argparse.Namespace, cpus: int) -> int:
@@ -188,13 +205,16 @@ def _inputs(args, options: Options, out: Path, workers: int, run_units) -> None:
         raise FacemaskError(f"{summary['total']['failed']} of {len(jobs)} input(s) failed: see {out / 'summary.json'}")
 
 
-def _streams(args, options: Options, out: Path, watch_streams) -> None:
+def _streams(args, options: Options, out: Path, watch_streams, dashboard=None) -> None:
     log = out / "events.jsonl"
-    outcomes, interrupted = watch_streams(args.sources, log, options, args.threads, args.retries, args.on_alert)
+    outcomes, interrupted = watch_streams(args.sources, log, options, args.threads, args.retries, args.on_alert,
+                                          dashboard.lives if dashboard else None, args.serve_fps)
     streams = [(o.summary or {"input": redact(o.unit.source)}) | {"error": o.error} for o in outcomes]
     write_json(out / "summary.json", {"streams": streams, "total": combine(s for s in streams if "frames" in s),
                                       "events": str(log)})
-    print(f"{len(outcomes)} stream(s) watched; events in {log}")
+    print(f"{len(outcomes)} stream(s) watched; events in {log}", flush=True)
+    if dashboard and args.serve_linger and not interrupted:
+        linger(dashboard, args.serve_linger)
     if interrupted:
         raise KeyboardInterrupt
     lost = [o for o in outcomes if o.error]

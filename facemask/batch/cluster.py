@@ -15,6 +15,8 @@ that the driver can ask one for its progress, or tell it to stop, while it works
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from ..errors import FacemaskError, notice, require, warn
 from ..events import CommandHook, EventLog
 from ..interrupt import StopRequest
 from ..labels import CLASSES, compliance
+from ..live import LiveCopy, LiveState
 from ..monitor import MonitorConfig
 from ..stream import redact
 from ..video import run
@@ -32,6 +35,8 @@ from .work import Options, Unit, process
 
 POLL_SECONDS = 0.5  # how often the driver wakes up for the progress bar while it waits on the workers
 STOP_GRACE = 15.0  # seconds the driver waits for workers to finish their frame after Ctrl-C
+LIVE_SECONDS = 0.25  # how often the dashboard's copy of a stream nobody watches is brought up to date
+SETTLE_SECONDS = 5.0  # the longest the driver waits for a stream's final figures
 
 
 def ray_module():
@@ -329,14 +334,20 @@ class EventSink:
 
 
 class StreamWatcher:
-    """A Ray actor that watches one camera or stream with the video script's pipeline and reconnect logic."""
+    """A Ray actor that watches one camera or stream with the video script's pipeline and reconnect logic.
 
-    def __init__(self, options: Options, threads: int, sink):
+    With `serve_fps` (--serve), each watch fills a LiveState, as the video script's does for its dashboard;
+    the driver fetches its changes with live_update(), in the actor's second slot beside watch(): an answer
+    never waits for a frame, so halt() queued behind one waits no longer than the call itself."""
+
+    def __init__(self, options: Options, threads: int, sink, serve_fps: float | None = None):
         cv2.setNumThreads(threads)
         self.options = options
         self.detector = options.load_detector(threads)
         self.sink = sink
         self.stop = StopRequest()
+        self.serve_fps = serve_fps
+        self.live: LiveState | None = None
 
     def watch(self, source: str | int) -> dict:
         """Watch until the source ends, is lost, or halt(); returns its summary once the sink has every event
@@ -351,27 +362,98 @@ class StreamWatcher:
 
         o = self.options
         monitoring = MonitorConfig(o.alert_after, None, None, bell=False, listener=send)
+        live = self.live = LiveState(str(source), max_fps=self.serve_fps) if self.serve_fps else None
         try:
             result = run(self.detector, source, None, False, o.detect_every, o.smooth, monitoring,
                          reclassify_every=o.reclassify_every, reconnect=o.reconnect, read_timeout=o.read_timeout,
-                         stop=self.stop)
+                         observers=[live] if live else (), stop=self.stop)
         finally:
             ray.get(sent)
+            if live:
+                live.close()  # its encoder ends; its final figures stay for live_update()
         people = {c: result.people[c] for c in CLASSES}
         return {"input": redact(str(source)), "kind": "stream", "frames": result.frames,
                 "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people, 4),
                 "alerts": result.alerts, "reconnects": result.reconnects, "lost": result.lost,
                 "stopped": bool(result.interrupted)}
 
+    def live_update(self, since: tuple, watching: bool) -> dict | None:
+        """The changes of the watch in hand (or the last one) for the driver's LiveCopy; None before any."""
+        live = self.live
+        return live.changes(since, watching) if live else None
+
     def halt(self) -> None:
         self.stop.set()
 
 
+class _LiveFeed:
+    """Keeps the driver's LiveCopy of each stream up to date from its watcher, on a thread of its own: at most
+    one call in flight per watcher, every LIVE_SECONDS for a stream nobody watches, twice per encoded frame
+    (--serve-fps) for one somebody does. Only a watched stream's frames travel, already JPEG-encoded and
+    scaled down by the watcher, each at most once."""
+
+    def __init__(self, actors: list, lives: list[LiveCopy], fps: float):
+        self.actors, self.lives = actors, lives
+        self.watched_every = 0.5 / fps
+        self.pending: dict[int, object] = {}  # stream -> ObjectRef of its live_update() call
+        self.due = [0.0] * len(actors)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="live-feed", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.done.wait(min(self.watched_every, LIVE_SECONDS) / 2):
+            self._step()
+
+    def _step(self) -> None:
+        ray = ray_module()
+        if self.pending:
+            ready, _ = ray.wait(list(self.pending.values()), num_returns=len(self.pending), timeout=0)
+            for i, ref in list(self.pending.items()):
+                if ref in ready:
+                    del self.pending[i]
+                    self._apply(i, ref)
+        now = time.monotonic()
+        for i, live in enumerate(self.lives):
+            if i not in self.pending and now >= self.due[i]:
+                watching = live.viewers > 0
+                self.due[i] = now + (self.watched_every if watching else LIVE_SECONDS)
+                self.pending[i] = self._ask(i, watching)
+
+    def _ask(self, i: int, watching: bool):
+        return self.actors[i].live_update.remote(self.lives[i].since, watching)
+
+    def _apply(self, i: int, ref, timeout: float | None = None) -> None:
+        ray = ray_module()
+        try:
+            changes = ray.get(ref, timeout=timeout)
+        except (ray.exceptions.RayError, TimeoutError):  # a watcher dead, restarting, or stuck: asked again
+            return
+        if changes is not None:
+            self.lives[i].apply(changes)
+
+    def settle(self, streams) -> None:
+        """Bring these streams' copies up to date now (a watch that has ended: its final figures), before
+        its watcher starts again or is killed."""
+        asked = [(i, self._ask(i, False)) for i in streams]
+        deadline = time.monotonic() + SETTLE_SECONDS
+        for i, ref in asked:
+            self._apply(i, ref, max(deadline - time.monotonic(), 0.0))
+
+    def close(self) -> None:
+        """Stop fetching, after one last update of every stream."""
+        self.done.set()
+        self.thread.join(5)
+        self.settle(range(len(self.actors)))
+
+
 def watch_streams(sources: list[str | int], log: Path, options: Options, threads: int, retries: int,
-                  on_alert: str | None) -> tuple[list[Outcome], bool]:
+                  on_alert: str | None, lives: list[LiveCopy] | None = None,
+                  serve_fps: float = 10.0) -> tuple[list[Outcome], bool]:
     """Watch every source until each has ended (a file) or been lost more than `retries` times, or Ctrl-C.
     Returns what became of each, and whether Ctrl-C (SIGTERM) stopped them: the caller writes its summary
-    first, then stops as interrupted."""
+    first, then stops as interrupted. `lives`: one LiveCopy per source for the dashboard, kept up to date
+    while the streams run and given their final figures."""
     ray = ray_module()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -380,7 +462,8 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
     watcher = ray.remote(StreamWatcher).options(num_cpus=threads, max_restarts=-1, max_task_retries=0,
                                                 max_concurrency=2)
     outcomes = [Outcome(Unit(str(s), "stream", "")) for s in sources]
-    actors = [watcher.remote(options, threads, sink) for _ in sources]
+    actors = [watcher.remote(options, threads, sink, serve_fps if lives else None) for _ in sources]
+    feed = _LiveFeed(actors, lives, serve_fps) if lives else None
     running = {}
     interrupted = False
 
@@ -396,6 +479,8 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                 done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
                 for ref in done:
                     i = running.pop(ref)
+                    if feed:
+                        feed.settle([i])
                     outcome, error = outcomes[i], None
                     try:
                         outcome.summary = ray.get(ref)
@@ -426,6 +511,8 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
             interrupted = True
     finally:
         try:
+            if feed:
+                feed.close()
             ray.get(sink.close.remote())
         finally:
             for a in [*actors, sink]:

@@ -243,25 +243,35 @@ def process(
     return work(detector, unit, out, options, count, stop or StopRequest())
 
 
+class _FaceRows:
+    """The frame loop's observer that makes a video's faces.csv rows and counts its frames for the progress bar."""
+
+    def __init__(self, source: str, count: Callable[[int], None]):
+        self.source, self.count = source, count
+        self.rows: list[tuple] = []
+
+    def observe(self, frame, faces: list[Face], events, index: int, now: float, fps, people=None) -> None:
+        self.rows.extend(_face_row(self.source, f, index, round(now, 3)) for f in faces)
+        self.count(1)
+
+    def finish(self, *args, **kwargs) -> None:
+        pass
+
+
 def _video(detector: MaskDetector, unit: Unit, out: Path, options: Options, count, stop: StopRequest) -> dict:
     folder = out / unit.folder
     with _staging(folder) as staging:
-        rows: list[tuple] = []
-
-        def on_frame(index: int, now: float, faces: list[Face]) -> None:
-            rows.extend(_face_row(unit.source, f, index, round(now, 3)) for f in faces)
-            count(1)
-
+        rows = _FaceRows(unit.source, count)
         monitoring = MonitorConfig(options.alert_after, options.on_alert, staging / "events.jsonl", bell=False)
         annotated = staging / "annotated.mp4" if options.annotate else None
         result = run(detector, unit.source, annotated, False, options.detect_every, options.smooth, monitoring,
                      reclassify_every=options.reclassify_every, reconnect=options.reconnect,
-                     read_timeout=options.read_timeout, on_frame=on_frame, stop=stop)
+                     read_timeout=options.read_timeout, observers=[rows], stop=stop)
         if result.interrupted:
             raise Interrupted(f"{unit.name}: stopped")
         if result.lost:
             raise SourceError(result.lost)
-        write_faces(staging / "faces.csv", rows)
+        write_faces(staging / "faces.csv", rows.rows)
         people = _counts(result.people.elements())
         summary = {"input": redact(unit.source), "kind": unit.kind, "frames": result.frames,
                    "faces": _counts(result.faces.elements()), "people": people, "compliance": compliance(people, 4),
