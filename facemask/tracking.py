@@ -78,11 +78,10 @@ class Tracker:
         previous, self._gray = self._gray, gray
         if previous is None or previous.shape != gray.shape:
             return
-        for track in self.tracks:
-            shift = _median_flow(previous, gray, track.box * FLOW_SCALE)
+        shifts = _median_flows(previous, gray, [track.box * FLOW_SCALE for track in self.tracks])
+        for track, shift in zip(self.tracks, shifts, strict=True):
             if shift is not None:
                 track.box += np.tile(shift / FLOW_SCALE, 2)
-        for track in self.tracks:
             track.age += 1
 
     def match(self, boxes: list[tuple[Box, float]]) -> list[Track | None]:
@@ -155,18 +154,33 @@ class Tracker:
         return [t for t in self.tracks if t.misses == 0]
 
 
-def _median_flow(previous: np.ndarray, gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    h, w = gray.shape
+def _corners(previous: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """Points worth following inside a box, looked for in the box alone (not in the whole frame under a mask)."""
+    h, w = previous.shape
     x1, y1, x2, y2 = (int(v) for v in np.clip(box, 0, [w, h, w, h]))
     if x2 - x1 < 4 or y2 - y1 < 4:
         return None
-    mask = np.zeros_like(previous)
-    mask[y1:y2, x1:x2] = 255
-    points = cv2.goodFeaturesToTrack(previous, maxCorners=30, qualityLevel=0.01, minDistance=3, mask=mask)
-    if points is None:
-        return None
+    points = cv2.goodFeaturesToTrack(previous[y1:y2, x1:x2], maxCorners=30, qualityLevel=0.01, minDistance=3)
+    return None if points is None else points + np.float32([x1, y1])
+
+
+def _median_flows(previous: np.ndarray, gray: np.ndarray, boxes: list[np.ndarray]) -> list[np.ndarray | None]:
+    """How far each box's content moved (median over its points), None where too little could be followed;
+    one optical-flow call for all boxes, so that the image pyramids are built once a frame."""
+    corners = [_corners(previous, box) for box in boxes]
+    found = [c for c in corners if c is not None]
+    if not found:
+        return [None] * len(boxes)
+    points = np.concatenate(found)
     moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, gray, points, None, winSize=(15, 15), maxLevel=2)
-    good = status.ravel() == 1
-    if good.sum() < 3:
-        return None
-    return np.median((moved - points)[good].reshape(-1, 2), axis=0)
+    shifts, start = [], 0
+    for c in corners:
+        if c is None:
+            shifts.append(None)
+            continue
+        end = start + len(c)
+        good = status[start:end].ravel() == 1
+        shift = (moved[start:end] - points[start:end])[good].reshape(-1, 2)
+        shifts.append(np.median(shift, axis=0) if good.sum() >= 3 else None)
+        start = end
+    return shifts
