@@ -413,8 +413,11 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
         except BaseException as e:
             seen["error"] = e
         finally:
-            if not ended.is_set():  # Ctrl-C for the run, never for the test session
+            # Ctrl-C for the run, never for the test session; again if the run goes on (a hang fails, not waits)
+            deadline = time.monotonic() + 60
+            while not ended.is_set():
                 os.kill(os.getpid(), signal.SIGINT)
+                ended.wait(max(deadline - time.monotonic(), 5))
 
     thread = threading.Thread(target=client, daemon=True)
     thread.start()

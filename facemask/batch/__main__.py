@@ -1,6 +1,6 @@
 """python -m facemask.batch: see facemask.batch.cli."""
 
-from .cli import main
+from .cli import console
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()
