@@ -231,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(_batch, args)
 
 
-def console() -> None:
+def console(argv: list[str] | None = None) -> None:
     """The command's process: main(), then an exit that skips the interpreter's final clean-up. Ray's core
     worker can crash that clean-up after a run interrupted while its actors start (exit status -11 instead of
     130, in 3 of 7 tries); by then the outputs are closed and Ray is shut down, so nothing is left to do."""
-    code = main()
+    code = main(argv)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
