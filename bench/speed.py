@@ -1,9 +1,11 @@
 """How fast is detection on this machine? Prints a table; every ratio comes from one run on one machine.
 
-    python -m bench.speed [--frames 300] [--model models/mask_detector.h5]
+    python -m bench.speed [--frames 300] [--rounds 3] [--model models/mask_detector.h5]
 
 For 1, 3 and 8 faces it builds a 640x480 test video from a photo matplotlib ships, then runs, each in a
-fresh process (so start-up time and peak memory are each its own):
+fresh process (so start-up time and peak memory are each its own), the modes in turn, `--rounds` times
+over, and reports each mode's median round: a machine whose speed drifts from one minute to the next then
+slows every mode alike instead of the ones that ran during a slow minute.
   ours          detect_mask_video's pipeline (YuNet), writing the annotated video
   ours-k3       the same with --detect-every 3
   detector      decoding plus the default face detector (YuNet) alone: the floor for the whole pipeline
@@ -118,6 +120,8 @@ def main() -> None:
                    help="frames in each test video: 10 s at 30 FPS, so that start-up (timed apart) weighs little")
     p.add_argument("--model", default=str(ROOT / "models" / "mask_detector.h5"), help="Keras model; its .tflite "
                    "twin beside it is what ours uses")
+    p.add_argument("--rounds", type=int, default=3, help="runs of each mode, in turn with the others; the "
+                   "reference loop, slow and far behind, runs once")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--video", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -127,6 +131,8 @@ def main() -> None:
         return
 
     print(f"{os.cpu_count()} CPUs; {args.frames} frames of 640x480 per video; model {args.model}\n")
+    print(f"FPS: the median of {args.rounds} rounds (the slowest and fastest in brackets); the other columns are the "
+          "median round's\n")
     print("| faces | mode | FPS | vs detector | vs reference | ms/frame: decode, detect, classify, track, draw, encode "
           "| first frame (s) | peak MB |")
     print("|---|---|---|---|---|---|---|---|")
@@ -134,12 +140,18 @@ def main() -> None:
         workdir = Path(tmp)
         for faces in FACES:
             video = make_video(workdir / f"faces{faces}.mp4", faces, args.frames)
-            results = {mode: measure(mode, video, args.model, workdir) for mode in MODES}
+            runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+            for round_ in range(args.rounds):
+                for mode in MODES if round_ == 0 else [m for m in MODES if m != "reference"]:
+                    runs[mode].append(measure(mode, video, args.model, workdir))
+            results = {mode: sorted(r, key=lambda x: x["fps"])[len(r) // 2] for mode, r in runs.items()}
             for mode, r in results.items():
+                spread = f" ({min(x['fps'] for x in runs[mode]):.1f}-{max(x['fps'] for x in runs[mode]):.1f})" \
+                    if len(runs[mode]) > 1 else ""
                 ms = r.get("ms", {})
                 stages = ", ".join(f"{ms.get(s, 0):.1f}" for s in ("decode", "detect", "classify", "track", "draw",
                                                                    "encode")) if ms else "-"
-                print(f"| {faces} | {mode} | {r['fps']:.1f} | {r['fps'] / results['detector']['fps']:.2f} "
+                print(f"| {faces} | {mode} | {r['fps']:.1f}{spread} | {r['fps'] / results['detector']['fps']:.2f} "
                       f"| {r['fps'] / results['reference']['fps']:.1f}x | {stages} | {r['first_frame_s']:.2f} "
                       f"| {r['peak_mb']:.0f} |", flush=True)
 
