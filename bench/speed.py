@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from facemask.cli import int_range
+
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -120,8 +122,8 @@ def main() -> None:
                    help="frames in each test video: 10 s at 30 FPS, so that start-up (timed apart) weighs little")
     p.add_argument("--model", default=str(ROOT / "models" / "mask_detector.h5"), help="Keras model; its .tflite "
                    "twin beside it is what ours uses")
-    p.add_argument("--rounds", type=int, default=3, help="runs of each mode, in turn with the others; the "
-                   "reference loop, slow and far behind, runs once")
+    p.add_argument("--rounds", type=int_range(1, 100), default=3,
+                   help="runs of each mode, in turn with the others; the reference loop, slow, runs once")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--video", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)

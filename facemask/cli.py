@@ -363,8 +363,9 @@ def serve_arguments(p: argparse.ArgumentParser, running: str, ended: str) -> Non
     web = p.add_argument_group("dashboard (a web page of the run; pip install 'facemask-detector[dashboard]')")
     web.add_argument("--serve", type=serve_address, metavar="[HOST:]PORT",
                      help=f"while {running}, serve a live dashboard (the annotated video, counts, compliance "
-                          "over time, alerts) and its JSON API (/api/stats, /api/events) on this address; the host "
-                          "defaults to 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network")
+                          "over time, alerts) and its JSON API (/api/stats, /api/events, /api/streams) on this "
+                          "address; the host defaults to 127.0.0.1 (this machine only); 0.0.0.0 opens it to the "
+                          "network")
     web.add_argument("--serve-token", metavar="TOKEN", default=None,
                      help="require this token on every request to the dashboard, as the header 'Authorization: "
                           "Bearer TOKEN' or as ?token=TOKEN in the address (open the page as "

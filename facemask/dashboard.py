@@ -112,12 +112,16 @@ class Gate:
         return bool(given) and all(hmac.compare_digest(t.encode("utf-8", "replace"), self.token) for t in given)
 
 
+class _BadParameter(ValueError):
+    pass
+
+
 def _number(request: Request, name: str, default: int, high: int) -> int:
     text = request.query_params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) > high:
-        raise ValueError(f"{name} must be a whole number from 0 to {high}")
+    if not (text.isascii() and text.isdigit()) or int(text) > high:
+        raise _BadParameter(f"{name} must be a whole number from 0 to {high}")
     return int(text)
 
 
@@ -141,7 +145,7 @@ def create_app(lives: Sequence[Live], token: str | None = None, loopback: bool =
                 return await handler(request, *live_of(request))
             except _NoStream:
                 return PlainTextResponse("no such stream\n", 404)
-            except ValueError as e:
+            except _BadParameter as e:
                 return PlainTextResponse(f"{e}\n", 400)
 
         return endpoint

@@ -92,31 +92,81 @@ def encode_jpeg(frame: np.ndarray, max_width: int, quality: int = JPEG_QUALITY) 
     return data.tobytes()
 
 
-class LiveState:
+class _LiveView:
+    """What the dashboard reads of a run, the same for a LiveState and a LiveCopy of one: the events and their
+    thumbnails, the newest encoded frame, its watchers. Subclasses fill them under `_cond`."""
+
+    def __init__(self, source: str):
+        self.source = redact(source)
+        self._cond = threading.Condition()
+        self._closed = False
+        self._viewers = 0
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+        self._events = _Events()
+
+    def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:
+        """The events numbered above `since`, oldest first, `limit` at most (the newest ones)."""
+        with self._cond:
+            return self._events.since(since, limit)
+
+    def thumbnail(self, number: int) -> bytes | None:
+        with self._cond:
+            return self._events.thumbs.get(number)
+
+    @property
+    def viewers(self) -> int:
+        return self._viewers
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Frames are encoded while at least one watcher is inside this."""
+        with self._cond:
+            self._viewers += 1
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._viewers -= 1
+
+    def jpeg_after(self, seq: int) -> tuple[int, bytes] | None:
+        """The newest encoded frame if it is newer than `seq`, without waiting."""
+        with self._cond:
+            if self._jpeg is None or self._jpeg_seq == seq:
+                return None
+            return self._jpeg_seq, self._jpeg
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Tell the video streams to end."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class LiveState(_LiveView):
     """The pipeline's state, written by the frame loop (observe, finish), read by any number of server threads.
 
     A frame handed to observe() must not be drawn on afterwards: the encoder reads it later, without a copy."""
 
     def __init__(self, source: str = "", max_fps: float = MAX_FPS, max_width: int = MAX_WIDTH):
-        self.source = redact(source)
+        super().__init__(source)
         self.interval = 1.0 / max_fps
         self.max_width = max_width
         self.started = wall_time()
         self.encoded = 0  # frames encoded for watchers: 0 while nobody watches
         self.run = uuid.uuid4().hex  # tells a LiveCopy that a new run has begun
-        self._cond = threading.Condition()
-        self._closed = False
-        self._viewers = 0
         self._remote = False  # a LiveCopy's watchers, counted as one
         self._frame: np.ndarray | None = None
         self._frame_seq = 0
-        self._jpeg: bytes | None = None
-        self._jpeg_seq = 0
         self._state = "starting"
         self._version = 0  # of the figures: a LiveCopy keeps the newest it was sent
         self._stats = _empty_stats()
         self._history: deque[dict] = deque(maxlen=HISTORY_MINUTES)
-        self._events = _Events()
         self._people_at = -float("inf")
         self._t0: float | None = None
         self._encoder = threading.Thread(target=self._encode_loop, name="dashboard-encoder", daemon=True)
@@ -189,15 +239,6 @@ class LiveState:
             return _stats(self._state, self.source, self.started, self._stats, list(self._history), self._viewers,
                           self.encoded)
 
-    def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:
-        """The events numbered above `since`, oldest first, `limit` at most (the newest ones)."""
-        with self._cond:
-            return self._events.since(since, limit)
-
-    def thumbnail(self, number: int) -> bytes | None:
-        with self._cond:
-            return self._events.thumbs.get(number)
-
     def changes(self, since: tuple[str | None, int, int], watching: bool) -> dict:
         """What a LiveCopy lacks, small enough to send often: the figures, the events numbered above the
         copy's last, with their thumbnails, and the newest encoded frame unless the copy has it. `since`: the
@@ -215,34 +256,9 @@ class LiveState:
                     "thumbs": {e["id"]: self._events.thumbs.get(e["id"]) for e in events if e["thumbnail"]},
                     "frame": self.jpeg_after(since_frame)}  # the lock is reentrant
 
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
-        """Frames are encoded while at least one watcher is inside this."""
-        with self._cond:
-            self._viewers += 1
-            self._cond.notify_all()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._viewers -= 1
-
-    def jpeg_after(self, seq: int) -> tuple[int, bytes] | None:
-        """The newest encoded frame if it is newer than `seq`, without waiting."""
-        with self._cond:
-            if self._jpeg is None or self._jpeg_seq == seq:
-                return None
-            return self._jpeg_seq, self._jpeg
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def close(self) -> None:
         """End the encoder and tell the streams to end."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        super().close()
         self._encoder.join(5)
 
     def _encoding_due(self, done: int) -> bool:
@@ -267,35 +283,36 @@ class LiveState:
                 self._cond.wait_for(lambda: self._closed, self.interval - (time.perf_counter() - start))
 
 
-class LiveCopy:
+class LiveCopy(_LiveView):
     """A LiveState of another process, kept up to date by whoever passes its changes() to apply(); read by the
     dashboard exactly as a LiveState is. Its watchers are counted here (`viewers`), for the one who fetches the
     changes to pass on. Events are numbered afresh, so that a stream watched again (a new LiveState, numbered
     from 1 again) goes on where it was."""
 
     def __init__(self, source: str = ""):
-        self.source = redact(source)
+        super().__init__(source)
         self._since_event = 0  # of the run in hand: what to ask its LiveState for next
         self._since_frame = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self._viewers = 0
         self._runs: list[str] = []  # the current one last
         self._version = -1
         self._stats = _stats("starting", self.source, wall_time(), _empty_stats(), [], 0, 0)
-        self._events = _Events()
-        self._jpeg: bytes | None = None
-        self._jpeg_seq = 0
+        self._ended: str | None = None  # the state the owner gave (end), over the one its source last sent
+
+    def end(self, state: str) -> None:
+        """The run is over in a way its source cannot tell (a stream given up on: "lost"), until a new run."""
+        with self._cond:
+            self._ended = state
 
     def apply(self, changes: dict) -> None:
         """Changes from the source's LiveState.changes(); a stale answer (an older run's, or older figures
         fetched at the same time as newer ones) changes nothing it should not."""
-        with self._lock:
+        with self._cond:
             run = changes["run"]
             if run in self._runs[:-1]:
                 return
             if not self._runs or run != self._runs[-1]:
                 self._runs.append(run)
+                self._ended = None
                 self._since_event = self._since_frame = 0
                 self._version = -1
             for event in changes["events"]:
@@ -313,44 +330,9 @@ class LiveCopy:
     @property
     def since(self) -> tuple[str | None, int, int]:
         """What to ask for next: the run in hand, its last event and frame here."""
-        with self._lock:
+        with self._cond:
             return (self._runs[-1] if self._runs else None), self._since_event, self._since_frame
 
-    @property
-    def viewers(self) -> int:
-        return self._viewers
-
     def stats(self) -> dict:
-        with self._lock:
-            return self._stats | {"viewers": self._viewers}
-
-    def events(self, since: int = 0, limit: int = MAX_EVENTS) -> list[dict]:
-        with self._lock:
-            return self._events.since(since, limit)
-
-    def thumbnail(self, number: int) -> bytes | None:
-        with self._lock:
-            return self._events.thumbs.get(number)
-
-    @contextlib.contextmanager
-    def watching(self) -> Iterator[None]:
-        with self._lock:
-            self._viewers += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._viewers -= 1
-
-    def jpeg_after(self, seq: int) -> tuple[int, bytes] | None:
-        with self._lock:
-            if self._jpeg is None or self._jpeg_seq == seq:
-                return None
-            return self._jpeg_seq, self._jpeg
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def close(self) -> None:
-        self._closed = True
+        with self._cond:
+            return self._stats | {"viewers": self._viewers} | ({"state": self._ended} if self._ended else {})

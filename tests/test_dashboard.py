@@ -268,6 +268,7 @@ def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watch
             _, jpeg = copy.jpeg_after(0)
             assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
         first.changes(copy.since, False)
+        time.sleep(0.3)  # an encoding begun while watched may still end
         encoded = first.encoded
         first.observe(frame.copy(), [], [], 3, 1.3, 10.0)
         time.sleep(0.3)
@@ -276,6 +277,10 @@ def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watch
         first.finish(4, Counter(without_mask=1, with_mask=1), 1, 9.5, [{"event": "track_end", "track": 2}],
                      interrupted=False)
         copy.apply(first.changes(copy.since, False))
+        assert copy.stats()["state"] == "ended"
+        copy.end("lost")  # the driver gives the stream up: its watcher could only say it ended
+        copy.apply(first.changes(copy.since, False))
+        assert (copy.stats()["state"], copy.stats()["frames"]) == ("lost", 4)
         second.observe(frame, [face("without_mask", 1)], [alert | {"track": 1}], 0, 0.0, 10.0)
         copy.apply(second.changes(copy.since, False))  # watched again: a new run
         copy.apply(stale)  # an answer of the run before changes nothing

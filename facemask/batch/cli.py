@@ -156,17 +156,22 @@ def _batch(args: argparse.Namespace) -> None:
         dashboard = start_dashboard(args, [LiveCopy(str(s)) for s in args.sources])
     try:
         options.load_detector()  # a bad model is one error line here, not a failure on every worker
+        ending = None
         with _locked(out):
             started = start_ray(args.ray, os.cpu_count())
             try:
                 workers = _workers(args, cluster_cpus())
                 if args.streams:
-                    _streams(args, options, out, watch_streams, dashboard)
+                    ending = _streams(args, options, out, watch_streams, dashboard)
                 else:
                     _inputs(args, options, out, workers, run_units)
             finally:
                 if started:
                     ray_module().shutdown()
+        if dashboard and args.serve_linger and not isinstance(ending, KeyboardInterrupt):
+            linger(dashboard, args.serve_linger)  # the folder is free and Ray is down: only the page stays
+        if ending:
+            raise ending
     finally:
         if dashboard:
             dashboard.stop()
@@ -207,7 +212,9 @@ def _inputs(args, options: Options, out: Path, workers: int, run_units) -> None:
         raise FacemaskError(f"{summary['total']['failed']} of {len(jobs)} input(s) failed: see {out / 'summary.json'}")
 
 
-def _streams(args, options: Options, out: Path, watch_streams, dashboard=None) -> None:
+def _streams(args, options: Options, out: Path, watch_streams, dashboard=None) -> BaseException | None:
+    """Watch the streams and write their summary; returns how the command is to end: the Ctrl-C (SIGTERM) that
+    stopped them, an error naming the streams lost, or None."""
     log = out / "events.jsonl"
     outcomes, interrupted = watch_streams(args.sources, log, options, args.threads, args.retries, args.on_alert,
                                           dashboard.lives if dashboard else None, args.serve_fps)
@@ -215,13 +222,12 @@ def _streams(args, options: Options, out: Path, watch_streams, dashboard=None) -
     write_json(out / "summary.json", {"streams": streams, "total": combine(s for s in streams if "frames" in s),
                                       "events": str(log)})
     print(f"{len(outcomes)} stream(s) watched; events in {log}", flush=True)
-    if dashboard and args.serve_linger and not interrupted:
-        linger(dashboard, args.serve_linger)
     if interrupted:
-        raise KeyboardInterrupt
+        return interrupted
     lost = [o for o in outcomes if o.error]
     if lost:
-        raise FacemaskError(f"{len(lost)} of {len(outcomes)} stream(s) lost: see {out / 'summary.json'}")
+        return FacemaskError(f"{len(lost)} of {len(outcomes)} stream(s) lost: see {out / 'summary.json'}")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,10 +239,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def console(argv: list[str] | None = None) -> None:
     """The command's process: main(), then an exit that skips the interpreter's final clean-up. Ray's core
-    worker can crash that clean-up after a run interrupted while its actors start (exit status -11 instead of
-    130, in 3 of 7 tries); by then the outputs are closed and Ray is shut down, so nothing is left to do."""
+    worker can crash that clean-up (a segmentation fault) after a run interrupted while its actors start; by
+    then the outputs are closed and Ray is shut down, so nothing is left to do."""
     code = main(argv)
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head) has nothing left to flush into
+            stream.flush()
     os._exit(code)

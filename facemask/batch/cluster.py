@@ -449,10 +449,10 @@ class _LiveFeed:
 
 def watch_streams(sources: list[str | int], log: Path, options: Options, threads: int, retries: int,
                   on_alert: str | None, lives: list[LiveCopy] | None = None,
-                  serve_fps: float = 10.0) -> tuple[list[Outcome], bool]:
+                  serve_fps: float = 10.0) -> tuple[list[Outcome], KeyboardInterrupt | None]:
     """Watch every source until each has ended (a file) or been lost more than `retries` times, or Ctrl-C.
-    Returns what became of each, and whether Ctrl-C (SIGTERM) stopped them: the caller writes its summary
-    first, then stops as interrupted. `lives`: one LiveCopy per source for the dashboard, kept up to date
+    Returns what became of each, and the Ctrl-C (SIGTERM: Terminated) that stopped them, if one did: the
+    caller writes its summary first, then raises it. `lives`: one LiveCopy per source for the dashboard, kept up to date
     while the streams run and given their final figures."""
     ray = ray_module()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -463,32 +463,35 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                                                 max_concurrency=2)
     outcomes = [Outcome(Unit(str(s), "stream", "")) for s in sources]
     actors = [watcher.remote(options, threads, sink, serve_fps if lives else None) for _ in sources]
-    feed = _LiveFeed(actors, lives, serve_fps) if lives else None
+    feed = None
     running = {}
-    interrupted = False
+    interrupted = None
 
     def start(i: int) -> None:
         outcomes[i].attempts += 1
         running[actors[i].watch.remote(sources[i])] = i
 
     try:
+        feed = _LiveFeed(actors, lives, serve_fps) if lives else None
         for i in range(len(sources)):
             start(i)
         try:
             while running:
                 done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
                 for ref in done:
-                    i = running.pop(ref)
-                    if feed:
-                        feed.settle([i])
-                    outcome, error = outcomes[i], None
+                    i = running[ref]
+                    outcome, error, returned = outcomes[i], None, False
                     try:
-                        outcome.summary = ray.get(ref)
+                        outcome.summary, returned = ray.get(ref), True
                         error = outcome.summary["lost"]
                     except ray.exceptions.RayActorError as e:
                         error = f"its watcher died ({_first_line(e)})"
                     except ray.exceptions.RayTaskError as e:
                         error = _cause(e)
+                    finally:
+                        del running[ref]
+                    if feed and returned:
+                        feed.settle([i])  # its final figures, from a watcher alive to give them
                     outcome.error = error
                     if error and outcome.attempts <= retries:
                         warn(f"{outcome.unit.name}: {error}; watching it again "
@@ -496,9 +499,11 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                         start(i)
                     elif error:
                         warn(f"{outcome.unit.name}: {error}; gave up after {outcome.attempts} attempt(s)")
+                        if feed:
+                            lives[i].end("lost")
                     else:
                         notice(f"{outcome.unit.name}: ended after {outcome.summary['frames']} frames")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             notice("stopping the watchers")
             for i in running.values():
                 actors[i].halt.remote()
@@ -508,14 +513,16 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                     outcomes[running[ref]].summary = ray.get(ref)
                 except ray.exceptions.RayError:
                     pass
-            interrupted = True
+            interrupted = e
     finally:
         try:
             if feed:
                 feed.close()
-            ray.get(sink.close.remote())
         finally:
-            for a in [*actors, sink]:
-                ray.kill(a)
+            try:
+                ray.get(sink.close.remote())
+            finally:
+                for a in [*actors, sink]:
+                    ray.kill(a)
     return outcomes, interrupted
 
