@@ -459,3 +459,30 @@ def _answers(port: int) -> bool:
         return get(port, "/api/streams")[0] == 200
     except OSError:
         return False
+
+
+def test_sigterm_stops_the_streams_with_their_summary_and_status_143(live_stream, tmp_path, capsys):
+    """A service manager's stop (SIGTERM) ends a streams run as Ctrl-C does, with the summary, but with the
+    exit status that says SIGTERM: Ray turns an exception raised while it waits into a plain Ctrl-C."""
+    streams = tmp_path / "streams.txt"
+    streams.write_text(f"{live_stream}\n")
+    out = tmp_path / "live"
+    ended = threading.Event()
+
+    def stop_when_watched() -> None:
+        wait_until(lambda: (out / "events.jsonl").is_file() and (out / "events.jsonl").stat().st_size, unless=ended)
+        deadline = time.monotonic() + 60
+        while not ended.is_set():  # again if the run goes on, so that a lost signal fails the test
+            os.kill(os.getpid(), signal.SIGTERM)
+            ended.wait(max(deadline - time.monotonic(), 5))
+
+    thread = threading.Thread(target=stop_when_watched, daemon=True)
+    thread.start()
+    code = batch_main(["--streams", str(streams), "--out", str(out), "--alert-after", ALERT_AFTER, "-q"])
+    ended.set()
+    thread.join(10)
+    err = capsys.readouterr().err
+    assert code == 143, err
+    assert "stopping the watchers" in err and err.rstrip().endswith("interrupted")
+    [stream] = json.loads((out / "summary.json").read_text())["streams"]
+    assert stream["stopped"] and stream["frames"] > 0 and stream["error"] is None

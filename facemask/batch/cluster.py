@@ -14,6 +14,7 @@ that the driver can ask one for its progress, or tell it to stop, while it works
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ import cv2
 
 from ..errors import FacemaskError, notice, require, warn
 from ..events import CommandHook, EventLog
-from ..interrupt import StopRequest
+from ..interrupt import StopRequest, Terminated
 from ..labels import CLASSES, compliance
 from ..live import LiveCopy, LiveState
 from ..monitor import MonitorConfig
@@ -56,6 +57,9 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
         return False
     import logging
 
+    # Ray's core worker puts in a SIGTERM handler of its own that ends the process at once, without the summary
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
@@ -66,6 +70,9 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
             raise FacemaskError(f"cannot start Ray: {e}") from e
         raise FacemaskError(f"cannot join the Ray cluster at {address}: {e} (is it up? a cluster with token "
                             "authentication also needs RAY_AUTH_MODE=token and its token where this runs)") from e
+    finally:
+        if callable(sigterm):
+            signal.signal(signal.SIGTERM, sigterm)
     return True
 
 
@@ -471,12 +478,15 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
         outcomes[i].attempts += 1
         running[actors[i].watch.remote(sources[i])] = i
 
+    stop = StopRequest("stopping the watchers (Ctrl-C again to quit at once)")
     try:
         feed = _LiveFeed(actors, lives, serve_fps) if lives else None
         for i in range(len(sources)):
             start(i)
-        try:
-            while running:
+        # The first Ctrl-C or SIGTERM only sets a flag: raised inside ray.wait, Ray would turn it into a plain
+        # KeyboardInterrupt and SIGTERM's exit status would be lost.
+        with stop:
+            while running and not stop.is_set():
                 done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
                 for ref in done:
                     i = running[ref]
@@ -503,17 +513,16 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                             lives[i].end("lost")
                     else:
                         notice(f"{outcome.unit.name}: ended after {outcome.summary['frames']} frames")
-        except KeyboardInterrupt as e:
-            notice("stopping the watchers")
-            for i in running.values():
-                actors[i].halt.remote()
-            ready, _ = ray.wait(list(running), num_returns=len(running), timeout=STOP_GRACE)
-            for ref in ready:
-                try:
-                    outcomes[running[ref]].summary = ray.get(ref)
-                except ray.exceptions.RayError:
-                    pass
-            interrupted = e
+            if stop.is_set():
+                for i in running.values():
+                    actors[i].halt.remote()
+                ready, _ = ray.wait(list(running), num_returns=len(running), timeout=STOP_GRACE)
+                for ref in ready:
+                    try:
+                        outcomes[running[ref]].summary = ray.get(ref)
+                    except ray.exceptions.RayError:
+                        pass
+                interrupted = Terminated() if stop.signum == signal.SIGTERM else KeyboardInterrupt()
     finally:
         try:
             if feed:
