@@ -174,22 +174,26 @@ class _Driver:
         self.polls: dict = {}  # actor -> ObjectRef of its progress() call
         self.progress: dict = {}  # actor -> frames of its unit in hand
         self.waking: dict = {}  # ObjectRef of a ping -> a worker that died and is being restarted
+        # The first Ctrl-C or SIGTERM only sets a flag: raised inside ray.wait, Ray would turn it into a plain
+        # KeyboardInterrupt and SIGTERM's exit status would be lost.
+        stop = StopRequest("stopping: the inputs not complete run again next time (Ctrl-C again to quit at once)")
         try:
-            while self.pending or self.running:
-                self.wake()
-                if self.pending and not (self.idle or self.running or self.waking):
-                    self.give_up("no worker left")
-                    break
-                while self.pending and self.idle:
-                    self.submit(self.pending.popleft(), self.idle.pop())
-                done, _ = ray.wait([*self.running, *self.waking], num_returns=1, timeout=POLL_SECONDS)
-                for ref in done:
-                    if ref in self.running:
-                        self.collect(ref)
-                self.poll()
-        except KeyboardInterrupt:
-            self.stop()
-            raise
+            with stop:
+                while (self.pending or self.running) and not stop.is_set():
+                    self.wake()
+                    if self.pending and not (self.idle or self.running or self.waking):
+                        self.give_up("no worker left")
+                        break
+                    while self.pending and self.idle:
+                        self.submit(self.pending.popleft(), self.idle.pop())
+                    done, _ = ray.wait([*self.running, *self.waking], num_returns=1, timeout=POLL_SECONDS)
+                    for ref in done:
+                        if ref in self.running:
+                            self.collect(ref)
+                    self.poll()
+                if stop.is_set():
+                    self.stop()
+                    raise Terminated() if stop.signum == signal.SIGTERM else KeyboardInterrupt()
         finally:
             for a in self.actors:
                 ray.kill(a)
@@ -278,7 +282,6 @@ class _Driver:
         """Ctrl-C: tell the busy workers to stop after their frame (their units publish nothing), and give
         them a moment, so that no half-written unit is left in the way of the next run."""
         ray = ray_module()
-        notice("stopping: the inputs not complete run again next time (Ctrl-C again to quit at once)")
         for actor, _ in self.running.values():
             actor.halt.remote()
         if self.running:
