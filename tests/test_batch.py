@@ -486,3 +486,29 @@ def test_sigterm_stops_the_streams_with_their_summary_and_status_143(live_stream
     assert "stopping the watchers" in err and err.rstrip().endswith("interrupted")
     [stream] = json.loads((out / "summary.json").read_text())["streams"]
     assert stream["stopped"] and stream["frames"] > 0 and stream["error"] is None
+
+
+def test_sigterm_stops_a_batch_with_its_summary_and_status_143(tmp_path, capsys):
+    """The same for inputs: the unit in hand is left for the next run, the summary says so."""
+    long_video = tmp_path / "long.mp4"
+    write_video(long_video, [np.roll(scene(), i % 40, axis=1) for i in range(600)])
+    out = tmp_path / "out"
+    ended = threading.Event()
+
+    def stop_when_started() -> None:
+        wait_until(lambda: any(out.glob("*/*")), unless=ended)  # a worker has begun the video
+        deadline = time.monotonic() + 60
+        while not ended.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+            ended.wait(max(deadline - time.monotonic(), 5))
+
+    thread = threading.Thread(target=stop_when_started, daemon=True)
+    thread.start()
+    code = batch_main([str(long_video), "--out", str(out), "--workers", "1", "-q"])
+    ended.set()
+    thread.join(10)
+    err = capsys.readouterr().err
+    assert code == 143, err
+    assert "stopping: the inputs not complete run again next time" in err
+    [entry] = json.loads((out / "summary.json").read_text())["inputs"]
+    assert entry["status"] == "not done"
