@@ -397,10 +397,10 @@ class StreamWatcher:
 
 
 class _LiveFeed:
-    """Keeps the driver's LiveCopy of each stream up to date from its watcher, on a thread of its own: at most
-    one call in flight per watcher, every LIVE_SECONDS for a stream nobody watches, twice per encoded frame
-    (--serve-fps) for one somebody does. Only a watched stream's frames travel, already JPEG-encoded and
-    scaled down by the watcher, each at most once."""
+    """Keeps the driver's LiveCopy of each stream up to date from its watcher, on a thread of its own: one call
+    in flight per watcher (settle() may ask beside it; LiveCopy ignores the staler answer), every LIVE_SECONDS
+    for a stream nobody watches, twice per encoded frame (--serve-fps) for one somebody does. Only a watched
+    stream's frames travel, already JPEG-encoded and scaled down by the watcher, each at most once."""
 
     def __init__(self, actors: list, lives: list[LiveCopy], fps: float):
         self.actors, self.lives = actors, lives
@@ -462,8 +462,8 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                   serve_fps: float = 10.0) -> tuple[list[Outcome], KeyboardInterrupt | None]:
     """Watch every source until each has ended (a file) or been lost more than `retries` times, or Ctrl-C.
     Returns what became of each, and the Ctrl-C (SIGTERM: Terminated) that stopped them, if one did: the
-    caller writes its summary first, then raises it. `lives`: one LiveCopy per source for the dashboard, kept up to date
-    while the streams run and given their final figures."""
+    caller writes its summary first, then raises it. `lives`: one LiveCopy per source for the dashboard, kept
+    up to date while the streams run and given their final figures."""
     ray = ray_module()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
