@@ -65,6 +65,10 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
             ray.init(address=address, logging_level=logging.WARNING)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    except SystemExit as e:  # the SIGTERM handler ray.init put in, called before this one is back
+        if e.code != signal.SIGTERM:
+            raise
+        raise Terminated from None
     except (ConnectionError, RuntimeError, ValueError) as e:
         if not address:
             raise FacemaskError(f"cannot start Ray: {e}") from e
