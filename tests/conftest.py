@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -175,6 +176,19 @@ class Script:
     @property
     def stderr(self) -> str:
         return "".join(self.err)
+
+
+def read_frames(s, count: int) -> list[bytes]:
+    """The first `count` JPEG parts of an MJPEG response read from socket `s`."""
+    data, frames = b"", []
+    while len(frames) < count:
+        chunk = s.recv(65536)
+        assert chunk, "the stream ended"
+        data += chunk
+        while (m := re.search(rb"Content-Length: (\d+)\r\n\r\n", data)) and len(data) >= m.end() + int(m[1]):
+            frames.append(data[m.end() : m.end() + int(m[1])])
+            data = data[m.end() + int(m[1]) :]
+    return frames
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import read_rows, scene, write_video
+from conftest import read_frames, read_rows, scene, write_video
 
 from facemask.batch import cluster, work
 from facemask.batch.cli import main as batch_main
@@ -369,15 +369,16 @@ def mjpeg_frames(port: int, path: str, count: int) -> list[bytes]:
     """The first `count` JPEG parts of an MJPEG response."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
-        data, frames = b"", []
-        while len(frames) < count:
-            chunk = s.recv(65536)
-            assert chunk, "the stream ended"
-            data += chunk
-            while (m := re.search(rb"Content-Length: (\d+)\r\n\r\n", data)) and len(data) >= m.end() + int(m[1]):
-                frames.append(data[m.end() : m.end() + int(m[1])])
-                data = data[m.end() + int(m[1]) :]
-    return frames
+        return read_frames(s, count)
+
+
+def signal_until(ended: threading.Event, signum: int) -> None:
+    """Send this process `signum` for the run under test, never for the test session, and again if the run goes
+    on, so that a signal lost fails the test instead of hanging it."""
+    deadline = time.monotonic() + 60
+    while not ended.is_set():
+        os.kill(os.getpid(), signum)
+        ended.wait(max(deadline - time.monotonic(), 5))
 
 
 def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, live_stream, tmp_path, capsys,
@@ -413,11 +414,7 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
         except BaseException as e:
             seen["error"] = e
         finally:
-            # Ctrl-C for the run, never for the test session; again if the run goes on (a hang fails, not waits)
-            deadline = time.monotonic() + 60
-            while not ended.is_set():
-                os.kill(os.getpid(), signal.SIGINT)
-                ended.wait(max(deadline - time.monotonic(), 5))
+            signal_until(ended, signal.SIGINT)
 
     thread = threading.Thread(target=client, daemon=True)
     thread.start()
@@ -471,10 +468,7 @@ def test_sigterm_stops_the_streams_with_their_summary_and_status_143(live_stream
 
     def stop_when_watched() -> None:
         wait_until(lambda: (out / "events.jsonl").is_file() and (out / "events.jsonl").stat().st_size, unless=ended)
-        deadline = time.monotonic() + 60
-        while not ended.is_set():  # again if the run goes on, so that a lost signal fails the test
-            os.kill(os.getpid(), signal.SIGTERM)
-            ended.wait(max(deadline - time.monotonic(), 5))
+        signal_until(ended, signal.SIGTERM)
 
     thread = threading.Thread(target=stop_when_watched, daemon=True)
     thread.start()
@@ -497,10 +491,7 @@ def test_sigterm_stops_a_batch_with_its_summary_and_status_143(tmp_path, capsys)
 
     def stop_when_started() -> None:
         wait_until(lambda: any(out.glob("*/*")), unless=ended)  # a worker has begun the video
-        deadline = time.monotonic() + 60
-        while not ended.is_set():
-            os.kill(os.getpid(), signal.SIGTERM)
-            ended.wait(max(deadline - time.monotonic(), 5))
+        signal_until(ended, signal.SIGTERM)
 
     thread = threading.Thread(target=stop_when_started, daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import Script, scene, write_video
+from conftest import Script, read_frames, scene, write_video
 
 from facemask.cli import serve_address, video_main
 from facemask.detector import Face
@@ -112,19 +112,6 @@ def mjpeg_client(port: int, token: str | None) -> socket.socket:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     s.sendall(f"GET /video.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode())
     return s
-
-
-def read_frames(s: socket.socket, count: int) -> list[bytes]:
-    """The first `count` JPEG parts of an MJPEG response."""
-    data, frames = b"", []
-    while len(frames) < count:
-        chunk = s.recv(65536)
-        assert chunk, "the stream ended"
-        data += chunk
-        while (m := re.search(rb"Content-Length: (\d+)\r\n\r\n", data)) and len(data) >= m.end() + int(m[1]):
-            frames.append(data[m.end() : m.end() + int(m[1])])
-            data = data[m.end() + int(m[1]) :]
-    return frames
 
 
 # The arguments.
