@@ -18,6 +18,7 @@ from .errors import FacemaskError, OutputError, SourceError, notice, printable, 
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import StopRequest, Terminated, exit_status, sigterm_as_exception
+from .live import LiveState
 from .outputs import Input, Output, check_outputs
 
 
@@ -391,9 +392,13 @@ def check_serve_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error("--serve-linger needs --serve")
 
 
-def start_dashboard(args: argparse.Namespace, lives: list):
-    """The dashboard over `lives` (a LiveState, or a LiveCopy per stream), started before the model loads, so
-    that an address in use fails first; the lives are closed if it cannot start."""
+def start_dashboard(args: argparse.Namespace, make_lives: Callable[[], list]):
+    """With --serve, the dashboard over `make_lives()` (a LiveState, or a LiveCopy per stream), started before
+    the model loads, so that an address in use fails first; the lives are closed if it cannot start. None
+    without --serve."""
+    if not args.serve:
+        return None
+    lives = make_lives()
     try:
         require("starlette", "--serve", "dashboard")
         require("uvicorn", "--serve", "dashboard")
@@ -427,11 +432,7 @@ def _video(args) -> None:
     from .video import run
 
     source = args.video if args.video else args.camera
-    dashboard = None
-    if args.serve:
-        from .live import LiveState
-
-        dashboard = start_dashboard(args, [LiveState(str(source), max_fps=args.serve_fps)])
+    dashboard = start_dashboard(args, lambda: [LiveState(str(source), max_fps=args.serve_fps)])
     try:
         from .detector import MaskDetector
 

@@ -28,6 +28,7 @@ from ..cli import (
 )
 from ..errors import FacemaskError, notice, printable, warn
 from ..files import write_json
+from ..live import LiveCopy
 from ..outputs import Input, Output, check_outputs
 from ..stream import redact
 from .work import Options, combine, expand, finish, is_complete, is_list, make_jobs, read_list, summary_lines
@@ -149,11 +150,7 @@ def _batch(args: argparse.Namespace) -> None:
     options, out = _options(args), Path(args.out)
     args.progress = show_progress(args)  # before Ray starts: it may wrap stderr
     ray_module()
-    dashboard = None
-    if args.serve:  # before the model loads: an address in use fails first
-        from ..live import LiveCopy
-
-        dashboard = start_dashboard(args, [LiveCopy(str(s)) for s in args.sources])
+    dashboard = start_dashboard(args, lambda: [LiveCopy(str(s)) for s in args.sources])
     try:
         options.load_detector()  # a bad model is one error line here, not a failure on every worker
         ending = None
