@@ -30,7 +30,8 @@ def exit_status(interrupt: BaseException | int) -> int:
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
-def _in_main_thread() -> bool:
+def in_main_thread() -> bool:
+    """Only the main thread may install signal handlers."""
     return threading.current_thread() is threading.main_thread()
 
 
@@ -46,7 +47,7 @@ def _raise_terminated(signum, frame) -> None:
 @contextlib.contextmanager
 def sigterm_as_exception() -> Iterator[None]:
     """While active, SIGTERM raises Terminated (a KeyboardInterrupt) instead of killing the process outright."""
-    if not _in_main_thread():
+    if not in_main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -69,7 +70,7 @@ class StopRequest:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopRequest:
-        if _in_main_thread():
+        if in_main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -98,7 +99,7 @@ class StopRequest:
 def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM back for a moment that must not be cut, such as publishing a model and its
     twins by renames; a signal that came meanwhile takes effect right after."""
-    if not _in_main_thread():
+    if not in_main_thread():
         yield
         return
     received: list[int] = []

@@ -26,7 +26,7 @@ import cv2
 
 from ..errors import FacemaskError, notice, require, warn
 from ..events import CommandHook, EventLog
-from ..interrupt import StopRequest, Terminated
+from ..interrupt import StopRequest, Terminated, in_main_thread
 from ..labels import CLASSES, compliance
 from ..live import LiveCopy, LiveState
 from ..monitor import MonitorConfig
@@ -58,8 +58,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     import logging
 
     # Ray's core worker puts in a SIGTERM handler of its own that ends the process at once, without the summary
-    main_thread = threading.current_thread() is threading.main_thread()
-    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
+    sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread() else None
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
@@ -416,8 +415,12 @@ class _LiveFeed:
         self.thread.start()
 
     def _loop(self) -> None:
-        while not self.done.wait(min(self.watched_every, LIVE_SECONDS) / 2):
+        while not self.done.wait(self._pause()):
             self._step()
+
+    def _pause(self) -> float:
+        watched = any(live.viewers > 0 for live in self.lives)
+        return (self.watched_every if watched else LIVE_SECONDS) / 2
 
     def _step(self) -> None:
         ray = ray_module()
