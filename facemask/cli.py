@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,6 +42,17 @@ def run_command(main, args) -> int:
         print("interrupted", file=sys.stderr)
         return exit_status(e)
     return 0
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's final clean-up, once the command has closed its outputs: the threads of
+    TensorFlow and of Ray's core worker can crash that clean-up (a segmentation fault instead of the exit
+    status) after an interrupted run."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head) has nothing left to flush into
+            stream.flush()
+    os._exit(code)
 
 
 def prog(name: str) -> str:
@@ -271,6 +284,11 @@ def train_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checked(parser, _check_train, args)
     return run_command(_train, args)
+
+
+def train_console(argv: list[str] | None = None) -> NoReturn:
+    """The training command's process: train_main(), then exit_now()."""
+    exit_now(train_main(argv))
 
 
 def show_progress(args: argparse.Namespace) -> bool:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
-import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ..cli import (
     check_model_arguments,
     check_serve_arguments,
     checked,
+    exit_now,
     face_detector_inputs,
     int_range,
     linger,
@@ -234,13 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(_batch, args)
 
 
-def console(argv: list[str] | None = None) -> None:
-    """The command's process: main(), then an exit that skips the interpreter's final clean-up. Ray's core
-    worker can crash that clean-up (a segmentation fault) after a run interrupted while its actors start; by
-    then the outputs are closed and Ray is shut down, so nothing is left to do."""
-    code = main(argv)
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head) has nothing left to flush into
-            stream.flush()
-    os._exit(code)
+def console(argv: list[str] | None = None) -> NoReturn:
+    """The command's process: main(), then exit_now() (Ray can crash the interpreter's final clean-up after a
+    run interrupted while its actors start)."""
+    exit_now(main(argv))
