@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -53,6 +54,15 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head) has nothing left to flush into
             stream.flush()
     os._exit(code)
+
+
+def console_entry(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], NoReturn]:
+    """The process entry of a command, for its console script and its `__main__`: main(argv), then exit_now()."""
+    @functools.wraps(main)
+    def console(argv: list[str] | None = None) -> NoReturn:
+        exit_now(main(argv))
+
+    return console
 
 
 def prog(name: str) -> str:
@@ -286,9 +296,7 @@ def train_main(argv: list[str] | None = None) -> int:
     return run_command(_train, args)
 
 
-def train_console(argv: list[str] | None = None) -> NoReturn:
-    """The training command's process: train_main(), then exit_now()."""
-    exit_now(train_main(argv))
+train_console = console_entry(train_main)
 
 
 def show_progress(args: argparse.Namespace) -> bool:
@@ -580,3 +588,7 @@ def image_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checked(parser, _check_image, args)
     return run_command(_image, args)
+
+
+video_console = console_entry(video_main)
+image_console = console_entry(image_main)

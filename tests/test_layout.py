@@ -91,9 +91,41 @@ def test_every_package_and_shipped_file_is_installed():
 def test_console_scripts_point_at_entry_points(script: str):
     module, function = PYPROJECT["project"]["scripts"][script].split(":")
     main = getattr(importlib.import_module(module), function)
+    assert callable(getattr(main, "__wrapped__", None)), "not made by facemask.cli.console_entry"
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
+
+
+def main_guard_call(path: Path) -> str:
+    """The name a file's `if __name__ == "__main__":` block calls."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            (statement,) = node.body
+            return statement.value.func.id
+    raise AssertionError(f"{path} has no __main__ block")
+
+
+RUNNABLE = sorted(p for p in [*ROOT.glob("*.py"), *PACKAGE.rglob("*.py")] if '__name__ == "__main__"' in p.read_text())
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_command_ends_through_its_console_entry(path: Path):
+    module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    entry = getattr(module, main_guard_call(path))
+    assert callable(getattr(entry, "__wrapped__", None)), "not made by facemask.cli.console_entry"
+
+
+def test_a_console_entry_exits_with_the_status_past_the_interpreters_clean_up():
+    code = ("import atexit\n"
+            "from facemask.cli import console_entry\n"
+            "atexit.register(print, 'clean-up ran')\n"
+            "def main(argv):\n"
+            "    print('done', argv)\n"
+            "    return 3\n"
+            "console_entry(main)(['x'])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (3, "done ['x']\n")
 
 
 def test_a_missing_optional_dependency_names_the_extra_to_install():

@@ -6,13 +6,12 @@ import argparse
 import contextlib
 import os
 from pathlib import Path
-from typing import NoReturn
 
 from ..cli import (
     check_model_arguments,
     check_serve_arguments,
     checked,
-    exit_now,
+    console_entry,
     face_detector_inputs,
     int_range,
     linger,
@@ -234,7 +233,4 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(_batch, args)
 
 
-def console(argv: list[str] | None = None) -> NoReturn:
-    """The command's process: main(), then exit_now() (Ray can crash the interpreter's final clean-up after a
-    run interrupted while its actors start)."""
-    exit_now(main(argv))
+console = console_entry(main)

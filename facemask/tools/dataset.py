@@ -27,7 +27,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from facemask.cli import command_parser, run_command
+from facemask.cli import command_parser, console_entry, run_command
 from facemask.errors import DatasetError, ImageError, ImageTooLarge, printable
 from facemask.faces import Box, FaceFinder, SSDFaceFinder, clip_box, crop_box, load_face_finder
 from facemask.images import decode_image, list_images, read_bytes, resize_longest, write_image
@@ -705,5 +705,7 @@ def build(args: argparse.Namespace) -> None:
               "with no split", file=sys.stderr)
 
 
+console = console_entry(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -37,6 +37,7 @@ from facemask.cli import (
     check_model_arguments,
     checked,
     command_parser,
+    console_entry,
     face_detector_inputs,
     int_range,
     model_arguments,
@@ -871,5 +872,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     return run_command(evaluate, args)
 
 
+console = console_entry(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -1,8 +1,6 @@
 """`python -m facemask.tools.synthesis`: the command line in cli.py."""
 
-import sys
-
-from facemask.tools.synthesis.cli import main
+from facemask.tools.synthesis.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facemask.cli import command_parser, run_command
+from facemask.cli import command_parser, console_entry, run_command
 from facemask.errors import FacemaskError
 from facemask.tools.synthesis.dataset import CACHE_NAME
 from facemask.tools.synthesis.geometry import KINDS
@@ -78,3 +78,6 @@ def _synthesize(args: argparse.Namespace) -> None:
         raise FacemaskError(str(error)) from error
     if args.sheet is not None:
         print(f"contact sheet: {args.sheet}")
+
+
+console = console_entry(main)
