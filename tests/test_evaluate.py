@@ -16,9 +16,12 @@ import pytest
 from conftest import make_dataset
 
 from facemask.detector import MaskDetector
+from facemask.faces import iou
 from facemask.labels import CLASSES
 from facemask.tools import evaluate as ev
 from facemask.tools.dataset import expand_to_detector_box
+from facemask.tools.evaluate import matching, summary
+from facemask.train.report import classification_metrics, ranking_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_widened_adds_the_margin_on_each_side():
-    assert ev.widened((10, 20, 30, 60), 0.1) == pytest.approx((8, 16, 32, 64))
-    assert ev.widened((10, 20, 30, 60), 0.0) == (10, 20, 30, 60)
+    assert matching.widened((10, 20, 30, 60), 0.1) == pytest.approx((8, 16, 32, 64))
+    assert matching.widened((10, 20, 30, 60), 0.0) == (10, 20, 30, 60)
 
 
 @pytest.mark.parametrize(
@@ -42,8 +45,8 @@ def test_widened_adds_the_margin_on_each_side():
     ],
 )
 def test_iou(a, b, expected):
-    assert ev.iou(a, b) == pytest.approx(expected)
-    assert ev.iou(b, a) == pytest.approx(expected)
+    assert iou(a, b) == pytest.approx(expected)
+    assert iou(b, a) == pytest.approx(expected)
 
 
 def test_match_lower_score_detection_does_not_steal_a_face():
@@ -52,7 +55,7 @@ def test_match_lower_score_detection_does_not_steal_a_face():
         ((0, 0, 10, 10), 0.6),  # a perfect box, but less confident
         ((2, 0, 12, 10), 0.9),  # IoU 80/120 = 0.667 with gt 0: it goes first and takes gt 0
     ]
-    pairs, unmatched_dets, unmatched_gts = ev.match(detections, gts, 0.5)
+    pairs, unmatched_dets, unmatched_gts = matching.match(detections, gts, 0.5)
     assert [(d, g) for d, g, _ in pairs] == [(1, 0)]
     assert pairs[0][2] == pytest.approx(80 / 120)
     assert unmatched_dets == [0]
@@ -62,12 +65,12 @@ def test_match_lower_score_detection_does_not_steal_a_face():
 def test_match_takes_the_best_overlap_and_counts_a_duplicate_as_unmatched():
     gts = [(0, 0, 10, 10), (4, 0, 14, 10)]
     detections = [((4, 0, 14, 10), 0.9), ((4, 0, 14, 10), 0.8), ((50, 50, 60, 60), 0.7)]
-    pairs, unmatched_dets, unmatched_gts = ev.match(detections, gts, 0.5)
+    pairs, unmatched_dets, unmatched_gts = matching.match(detections, gts, 0.5)
     assert [(d, g) for d, g, _ in pairs] == [(0, 1)]  # gt 1 (IoU 1), not gt 0 (IoU 0.43)
     assert unmatched_dets == [1, 2]  # the duplicate, and the one far away
     assert unmatched_gts == [0]
     # at 0.4 the duplicate finds gt 0 free (IoU 60/140 = 0.43)
-    pairs, unmatched_dets, _ = ev.match(detections, gts, 0.4)
+    pairs, unmatched_dets, _ = matching.match(detections, gts, 0.4)
     assert [(d, g) for d, g, _ in pairs] == [(0, 1), (1, 0)]
     assert unmatched_dets == [2]
 
@@ -75,15 +78,15 @@ def test_match_takes_the_best_overlap_and_counts_a_duplicate_as_unmatched():
 def test_match_threshold_is_inclusive_and_empty_inputs_work():
     gts = [(0, 0, 10, 10)]
     third = [((0, 0, 10, 10 / 3 * 2), 1.0)]  # IoU 2/3
-    assert len(ev.match(third, gts, 2 / 3)[0]) == 1
-    assert ev.match([], gts, 0.5) == ([], [], [0])
-    assert ev.match(third, [], 0.5) == ([], [0], [])
+    assert len(matching.match(third, gts, 2 / 3)[0]) == 1
+    assert matching.match([], gts, 0.5) == ([], [], [0])
+    assert matching.match(third, [], 0.5) == ([], [0], [])
 
 
 def test_classification_metrics_by_hand():
     y_true = [0, 0, 0, 1, 1, 2]
     y_pred = [0, 0, 1, 1, 2, 2]
-    m = ev.classification_metrics(y_true, y_pred)
+    m = classification_metrics(y_true, y_pred)
     assert m["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert m["n"] == 6
     assert m["accuracy"] == pytest.approx(4 / 6)
@@ -103,10 +106,10 @@ def test_classification_metrics_by_hand():
 
 
 def test_classification_metrics_empty_and_absent_class():
-    m = ev.classification_metrics([], [])
+    m = classification_metrics([], [])
     assert m["n"] == 0 and m["accuracy"] is None and m["macro_f1"] is None
     assert m["confusion"] == [[0] * 3] * 3
-    m = ev.classification_metrics([0, 1], [0, 1])  # no incorrect_mask at all: its F1 counts as 0, as in sklearn
+    m = classification_metrics([0, 1], [0, 1])  # no incorrect_mask at all: its F1 counts as 0, as in sklearn
     assert m["accuracy"] == 1.0
     assert m["macro_f1"] == pytest.approx(2 / 3)
     assert m["per_class"]["incorrect_mask"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
@@ -115,11 +118,11 @@ def test_classification_metrics_empty_and_absent_class():
 def test_ranking_metrics_by_hand():
     y_true = [2, 2, 0, 1, 0]
     probs = np.array([[0.05, 0.05, 0.9], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8], [0.15, 0.75, 0.1], [0.6, 0.1, 0.3]])
-    r = ev.ranking_metrics(y_true, probs)
+    r = ranking_metrics(y_true, probs)
     # incorrect_mask, ranked: 0.9 (yes), 0.8 (no), 0.4 (yes), 0.3, 0.1: precision 1 at the first, 2/3 at both
     assert r["incorrect_mask"]["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
     assert r["incorrect_mask"]["precision_at_recall_0.85"] == pytest.approx(2 / 3)
-    assert ev.ranking_metrics(y_true, probs, recall=0.5)["incorrect_mask"]["precision_at_recall_0.5"] == 1.0
+    assert ranking_metrics(y_true, probs, recall=0.5)["incorrect_mask"]["precision_at_recall_0.5"] == 1.0
     # with_mask, ranked: 0.6 (yes), 0.5, 0.15, 0.1 (yes), 0.05
     assert r["with_mask"]["average_precision"] == pytest.approx((1 + 2 / 4) / 2)
     assert r["without_mask"] == {"average_precision": 1.0, "precision_at_recall_0.85": 1.0}
@@ -131,28 +134,28 @@ def test_ranking_metrics_by_hand():
 
 
 def test_ranking_metrics_absent_class_and_no_faces():
-    r = ev.ranking_metrics([0, 1], np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]]))
+    r = ranking_metrics([0, 1], np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]]))
     assert r["incorrect_mask"] == {"average_precision": None, "precision_at_recall_0.85": None}
     assert r["with_mask"]["average_precision"] == 1.0
-    assert all(v["average_precision"] is None for v in ev.ranking_metrics([], []).values())
-    assert "average precision" in ev.ranking_text(r) and "-" in ev.ranking_text(r)
+    assert all(v["average_precision"] is None for v in ranking_metrics([], []).values())
+    assert "average precision" in summary.ranking_text(r) and "-" in summary.ranking_text(r)
 
 
 def test_detection_recall_by_size():
     boxes = [(0, 0, 20, 100), (0, 0, 31, 31), (0, 0, 32, 40), (0, 0, 100, 63), (0, 0, 64, 64), (0, 0, 128, 300)]
     found = [True, False, True, True, False, True]
-    got = ev.detection_recall_by_size(boxes, found)
+    got = matching.detection_recall_by_size(boxes, found)
     assert list(got) == ["<32", "32-63", "64-127", ">=128"]
     assert got["<32"] == {"faces": 2, "found": 1, "recall": 0.5}
     assert got["32-63"] == {"faces": 2, "found": 2, "recall": 1.0}
     assert got["64-127"] == {"faces": 1, "found": 0, "recall": 0.0}
     assert got[">=128"] == {"faces": 1, "found": 1, "recall": 1.0}
-    assert ev.detection_recall_by_size([], [])["<32"] == {"faces": 0, "found": 0, "recall": None}
+    assert matching.detection_recall_by_size([], [])["<32"] == {"faces": 0, "found": 0, "recall": None}
 
 
 def test_labels_from_confusion_round_trips():
     cm = [[2, 1, 0], [0, 1, 1], [0, 0, 3]]
-    assert ev.classification_metrics(*ev.labels_from_confusion(cm))["confusion"] == cm
+    assert classification_metrics(*summary.labels_from_confusion(cm))["confusion"] == cm
 
 
 # ---------------------------------------------------------------------------------------------- VOC run
@@ -231,7 +234,7 @@ def voc(tmp_path: Path):
 
     f6 = frame(gt6, 320)
     near6 = shifted(f6, round((f6[2] - f6[0]) * 0.379))
-    assert 0.4 <= ev.iou(near6, f6) < 0.5
+    assert 0.4 <= iou(near6, f6) < 0.5
     finder = StubFinder({
         300: [(frame(gt1, 300), 0.99), (shifted(frame(gt1, 300), 3), 0.6), (frame(gt2, 300), 0.9)],
         320: [(frame(gt4, 320), 0.95), (frame(gt5, 320), 0.9), (near6, 0.8), ((250, 130, 300, 180), 0.7)],
@@ -279,10 +282,10 @@ def test_evaluate_voc_counts_detection_and_classification(voc):
     assert list(r["framings"]) == ["box", "box+10%", "box+25%"]
     for m in r["framings"].values():  # the same faces in other framings: the colour stub says the same
         assert (m["n"], m["unclassifiable"], m["confusion"]) == (6, 1, k["confusion"])
-    assert "box+25%" in ev.framings_text(r)
+    assert "box+25%" in summary.framings_text(r)
     sizes = {name: (m["n"], m["accuracy"]) for name, m in k["by_size"].items()}  # GT3 20 px; GT7 unusable
     assert sizes == {"<32": (1, 1.0), "32-63": (4, 0.75), "64-127": (1, 1.0), ">=128": (0, None)}
-    assert "face size" in ev.size_text(k["by_size"])
+    assert "face size" in summary.size_text(k["by_size"])
     assert k["accuracy"] == pytest.approx(5 / 6)
 
 
@@ -295,7 +298,7 @@ def test_evaluate_voc_compares_other_detectors_side_by_side(voc):
     assert o5["by_class"]["without_mask"] == {"faces": 2, "found": 1, "recall": 0.5}
     assert o5["precision"] == 0.5
     assert r["detection"]["0.5"]["found"] == 4  # the pipeline's own figures are unchanged
-    text = ev.comparison_text(r)
+    text = summary.comparison_text(r)
     assert "other@IoU0.5" in text and "boxes matching a face" in text
 
 
