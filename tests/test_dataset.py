@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -11,8 +12,13 @@ import numpy as np
 import pytest
 
 from facemask.errors import DatasetError
-from facemask.manifest import COLUMNS
-from facemask.tools import dataset as ds
+from facemask.faces import Box
+from facemask.images import decode_image
+from facemask.labels import CLASSES
+from facemask.manifest import COLUMNS, MANIFEST
+from facemask.tools.dataset import cli, framing, from_folders, from_photos, from_voc
+from facemask.tools.dataset.crops import MAX_SIDE, Report
+from facemask.tools.dataset.splits import SPLITS, near_duplicate_keys, split_for
 from facemask.tools.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
 from facemask.tools.voc import parse_xml
 
@@ -89,13 +95,13 @@ def shared(tmp_path: Path) -> Path:
     return root
 
 
-def stub_recrop(image: np.ndarray) -> ds.Box | None:
+def stub_recrop(image: np.ndarray) -> Box | None:
     """Stands in for the SSD: 256 px portraits have a face in the middle; everything else is a crop."""
     return (64, 48, 192, 208) if image.shape[:2] == (256, 256) else None
 
 
 def read_rows(out: Path) -> list[dict[str, str]]:
-    with open(out / ds.MANIFEST, newline="", encoding="utf-8") as f:
+    with open(out / MANIFEST, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -103,15 +109,15 @@ def read_rows(out: Path) -> list[dict[str, str]]:
 
 
 def test_expand_to_detector_box_uses_measured_margin():
-    x1, y1, x2, y2 = ds.expand_to_detector_box((100, 100, 200, 200), 1000, 1000)
-    assert (x2 - x1, y2 - y1) == (round(100 * ds.DETECTOR_WIDTH_SCALE), round(100 * ds.DETECTOR_HEIGHT_SCALE))
-    assert (y1 + y2) / 2 == pytest.approx(150 + 100 * ds.DETECTOR_DY, abs=1)
+    x1, y1, x2, y2 = framing.expand_to_detector_box((100, 100, 200, 200), 1000, 1000)
+    assert (x2 - x1, y2 - y1) == (round(100 * framing.DETECTOR_WIDTH_SCALE), round(100 * framing.DETECTOR_HEIGHT_SCALE))
+    assert (y1 + y2) / 2 == pytest.approx(150 + 100 * framing.DETECTOR_DY, abs=1)
     assert (x1 + x2) / 2 == pytest.approx(150, abs=1)
 
 
 def test_expand_to_detector_box_stays_in_the_image():
-    assert ds.expand_to_detector_box((0, 0, 50, 50), 52, 55)[:2] == (0, 0)  # grows up and left: clamped
-    assert ds.expand_to_detector_box((90, 5, 120, 40), 100, 100) == (90, 0, 100, 39)
+    assert framing.expand_to_detector_box((0, 0, 50, 50), 52, 55)[:2] == (0, 0)  # grows up and left: clamped
+    assert framing.expand_to_detector_box((90, 5, 120, 40), 100, 100) == (90, 0, 100, 39)
 
 
 @pytest.mark.parametrize(
@@ -119,15 +125,15 @@ def test_expand_to_detector_box_stays_in_the_image():
 )
 def test_decode_image_gives_8bit_bgr(tmp_path: Path, dtype, channels: int):
     path = noise_image(tmp_path / "x.png", 40, 30, 5, dtype=dtype, channels=channels)
-    image = ds.decode_image(np.fromfile(str(path), np.uint8))
+    image = decode_image(np.fromfile(str(path), np.uint8))
     assert image is not None and image.dtype == np.uint8 and image.shape == (30, 40, 3)
     if dtype == np.uint16:
         assert image.max() > 200  # scaled down from 16 bits, not clipped to 255 nor cut to the low byte
 
 
 def test_decode_image_rejects_garbage():
-    assert ds.decode_image(np.frombuffer(b"garbage" * 20, np.uint8)) is None
-    assert ds.decode_image(np.zeros(0, np.uint8)) is None
+    assert decode_image(np.frombuffer(b"garbage" * 20, np.uint8)) is None
+    assert decode_image(np.zeros(0, np.uint8)) is None
 
 
 def test_parse_xml_survives_junk():
@@ -138,12 +144,12 @@ def test_parse_xml_survives_junk():
 
 def test_split_for_is_deterministic_with_the_asked_fractions():
     hashes = [f"{i:040x}" for i in range(4000)]
-    splits = [ds.split_for(h, 0.15, 0.15, 42) for h in hashes]
-    assert splits == [ds.split_for(h, 0.15, 0.15, 42) for h in hashes]
+    splits = [split_for(h, 0.15, 0.15, 42) for h in hashes]
+    assert splits == [split_for(h, 0.15, 0.15, 42) for h in hashes]
     assert splits.count("val") / 4000 == pytest.approx(0.15, abs=0.03)
     assert splits.count("test") / 4000 == pytest.approx(0.15, abs=0.03)
-    assert splits != [ds.split_for(h, 0.15, 0.15, 43) for h in hashes]
-    assert {ds.split_for(h, 0.0, 0.0) for h in hashes} == {"train"}
+    assert splits != [split_for(h, 0.15, 0.15, 43) for h in hashes]
+    assert {split_for(h, 0.0, 0.0) for h in hashes} == {"train"}
 
 
 class FakeFinder:
@@ -161,23 +167,23 @@ class FakeFinder:
 def test_ssd_recropper_crops_portraits_only():
     image = np.full((100, 80, 3), 255, np.uint8)
     finder = FakeFinder([((20, 20, 60, 70), 0.9), ((0, 0, 10, 10), 0.6)])
-    assert ds.SSDRecropper(finder)(image) == (20, 20, 60, 70)  # the most confident
+    assert from_folders.SSDRecropper(finder)(image) == (20, 20, 60, 70)  # the most confident
     assert finder.seen.shape == (200, 180, 3)  # the SSD saw the image inside a border of 50 px
-    assert (finder.seen[50:150, 50:130] == 255).all() and (finder.seen[:50] == ds.PAD_COLOR).all()
-    assert ds.SSDRecropper(FakeFinder([((-5, -5, 60, 70), 0.9)]))(image) == (0, 0, 60, 70)  # clipped
-    assert ds.SSDRecropper(FakeFinder([((-5, 0, 75, 95), 0.99)]))(image) is None  # most of it: already a crop
-    assert ds.SSDRecropper(FakeFinder([((-40, -40, -5, -5), 0.9)]))(image) is None  # in the border
-    assert ds.SSDRecropper(FakeFinder([((20, 20, 60, 70), 0.4)]))(image) is None  # not confident enough
-    assert ds.SSDRecropper(FakeFinder([]))(image) is None
+    assert (finder.seen[50:150, 50:130] == 255).all() and (finder.seen[:50] == from_folders.PAD_COLOR).all()
+    assert from_folders.SSDRecropper(FakeFinder([((-5, -5, 60, 70), 0.9)]))(image) == (0, 0, 60, 70)  # clipped
+    assert from_folders.SSDRecropper(FakeFinder([((-5, 0, 75, 95), 0.99)]))(image) is None  # most of it: already a crop
+    assert from_folders.SSDRecropper(FakeFinder([((-40, -40, -5, -5), 0.9)]))(image) is None  # in the border
+    assert from_folders.SSDRecropper(FakeFinder([((20, 20, 60, 70), 0.4)]))(image) is None  # not confident enough
+    assert from_folders.SSDRecropper(FakeFinder([]))(image) is None
 
 
 # --------------------------------------------------------------------------------------------- importers
 
 
 def test_import_voc_counts_aliases_duplicates_and_skips(shared: Path, capsys):
-    report = ds.Report()
+    report = Report()
     voc = shared / "face-mask-voc"
-    crops = list(ds.import_voc(voc / "images", voc / "annotations", report=report))
+    crops = list(from_voc.import_voc(voc / "images", voc / "annotations", report=report))
     got = sorted((c.source_image, c.name, c.label) for c in crops)
     assert got == [
         ("face-mask-voc/images/scene_a.jpg", "face-mask-voc_scene_a_0", "with_mask"),
@@ -206,21 +212,21 @@ def test_import_voc_counts_aliases_duplicates_and_skips(shared: Path, capsys):
 def test_import_voc_skips_image_whose_size_disagrees(shared: Path):
     voc = shared / "face-mask-voc"
     voc_xml(voc / "annotations" / "scene_a.xml", "scene_a.jpg", (600, 400), [("with_mask", (10, 10, 70, 80))])
-    report = ds.Report()
-    crops = list(ds.import_voc(voc / "images", voc / "annotations", report=report))
+    report = Report()
+    crops = list(from_voc.import_voc(voc / "images", voc / "annotations", report=report))
     assert not any(c.name.startswith("face-mask-voc_scene_a") for c in crops)
     assert sum("scene_a.jpg" in w and "600x400" in w for w in report.warnings) == 1
 
 
 def test_import_folders_recrops_dedups_and_skips(shared: Path, capsys):
-    report = ds.Report()
+    report = Report()
     mapping = {
         shared / "mask-nomask-real" / "with_mask": "with_mask",
         shared / "mask-nomask-real" / "without_mask": "without_mask",
         shared / "maskedfacenet" / "correct": "correct",  # an alias
         shared / "maskedfacenet" / "incorrect": "incorrect",
     }
-    crops = list(ds.import_folders(mapping, recrop=stub_recrop, report=report))
+    crops = list(from_folders.import_folders(mapping, recrop=stub_recrop, report=report))
     assert sorted((c.name, c.label, c.synthetic) for c in crops) == [
         ("mask-nomask-real_m0_0", "with_mask", False),
         ("mask-nomask-real_n0_0", "without_mask", False),
@@ -238,16 +244,16 @@ def test_import_folders_recrops_dedups_and_skips(shared: Path, capsys):
     assert report.too_small == {"mask-nomask-real": 1}
     assert capsys.readouterr().err.count("broken.jpg") == 1
     with pytest.raises(ValueError, match="none of the classes"):
-        list(ds.import_folders({shared / "maskedfacenet" / "correct": "cat"}))
+        list(from_folders.import_folders({shared / "maskedfacenet" / "correct": "cat"}))
 
 
 def test_duplicates_are_found_across_sources(shared: Path):
     shutil.copy(shared / "maskedfacenet" / "correct" / "00001_Mask.jpg",
                 shared / "mask-nomask-real" / "with_mask" / "zz.jpg")
-    report = ds.Report()
+    report = Report()
     mapping = {shared / "maskedfacenet" / "correct": "with_mask", shared / "mask-nomask-real" / "with_mask":
                "without_mask"}
-    names = [c.name for c in ds.import_folders(mapping, report=report)]
+    names = [c.name for c in from_folders.import_folders(mapping, report=report)]
     assert "mask-nomask-real_zz_0" not in names
     assert report.label_conflicts == 1
 
@@ -261,10 +267,10 @@ OLD_SOURCES = ["--sources", "face-mask-voc", "ilc2021-train", "mask-nomask-real"
 def run_cli(shared: Path, out: Path, *extra: str, monkeypatch=None) -> int:
     """The dataset tool on the miniature, with the sources it holds and faces of 32 px or more."""
     if monkeypatch is not None:
-        monkeypatch.setattr(ds, "SSDRecropper", lambda: stub_recrop)
+        monkeypatch.setattr(cli, "SSDRecropper", lambda: stub_recrop)
     defaults = [*([] if "--sources" in extra else OLD_SOURCES),
                 *([] if "--min-size" in extra else ["--min-size", "32"])]
-    return ds.main(["--shared", str(shared), "--out", str(out), "--val", "0.3", "--test", "0.3", *defaults, *extra])
+    return cli.main(["--shared", str(shared), "--out", str(out), "--val", "0.3", "--test", "0.3", *defaults, *extra])
 
 
 def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, monkeypatch):
@@ -274,21 +280,21 @@ def test_cli_writes_crops_and_manifest(shared: Path, tmp_path: Path, capsys, mon
     rows = read_rows(out)
     assert list(rows[0]) == list(COLUMNS)
     assert len(rows) == 9 and len({r["file"] for r in rows}) == 9
-    counts = {c: sum(r["class"] == c for r in rows) for c in ds.CLASSES}
+    counts = {c: sum(r["class"] == c for r in rows) for c in CLASSES}
     assert counts == {"with_mask": 3, "without_mask": 3, "incorrect_mask": 3}
     for row in rows:
         path = out / row["file"]
         assert path.parent.name == row["class"] and path.suffix == ".jpg"
         image = cv2.imread(str(path))
-        assert image is not None and max(image.shape[:2]) <= ds.MAX_SIDE
-        assert row["split"] in ds.SPLITS
+        assert image is not None and max(image.shape[:2]) <= MAX_SIDE
+        assert row["split"] in SPLITS
         assert (shared / row["source_image"]).is_file()
         assert row["synthetic"] == ("1" if row["source"] == "maskedfacenet" else "0")
         assert row["box"] == "" or len(row["box"].split()) == 4
     row = next(r for r in rows if r["file"] == "incorrect_mask/face-mask-voc_scene_a_1.jpg")
     assert row["source_image"] == "face-mask-voc/images/scene_a.jpg" and row["source"] == "face-mask-voc"
     x1, y1, x2, y2 = map(int, row["box"].split())
-    ssd = ds.expand_to_detector_box((100, 20, 160, 90), 300, 200)
+    ssd = framing.expand_to_detector_box((100, 20, 160, 90), 300, 200)
     assert ((x1, y1, x2, y2) == ssd) == (row["split"] != "train")  # training faces are framed at random
     big = next(r for r in rows if r["file"] == "without_mask/mask-nomask-real_n0_0.jpg")
     assert cv2.imread(str(out / big["file"])).shape == (171, 256, 3)  # 600x400 shrunk
@@ -362,7 +368,7 @@ def test_shipped_label_fixes_are_valid_and_each_changes_a_class():
 def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path, capsys, monkeypatch):
     fixes = {"face-mask-voc_scene_a_0": ("with_mask", "incorrect_mask"),
              "face-mask-voc_scene_a_1": ("with_mask", "without_mask")}  # scene_a_1 is incorrect_mask: not applied
-    monkeypatch.setattr(ds, "read_label_fixes", lambda: fixes)
+    monkeypatch.setattr(cli, "read_label_fixes", lambda: fixes)
     out = tmp_path / "dataset"
     assert run_cli(shared, out, monkeypatch=monkeypatch) == 0
     rows = {r["file"]: r for r in read_rows(out)}
@@ -380,15 +386,15 @@ def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path
 def test_cli_damaged_label_fixes_exit_1_and_write_nothing(shared: Path, tmp_path: Path, capsys, monkeypatch):
     bad = tmp_path / "fixes.csv"
     bad.write_text("face,was\nx,with_mask\n", encoding="utf-8")
-    monkeypatch.setattr(ds, "read_label_fixes", lambda: read_label_fixes(bad))
+    monkeypatch.setattr(cli, "read_label_fixes", lambda: read_label_fixes(bad))
     out = tmp_path / "dataset"
     assert run_cli(shared, out, monkeypatch=monkeypatch) == 1
-    assert "error: " in capsys.readouterr().err and not (out / ds.MANIFEST).exists()
+    assert "error: " in capsys.readouterr().err and not (out / MANIFEST).exists()
 
 
 def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as e:
-        ds.main(["--shared", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+        cli.main(["--shared", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
     assert e.value.code == 2
     assert "shared datasets folder not found" in capsys.readouterr().err
 
@@ -399,7 +405,7 @@ def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
 def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
     (tmp_path / "shared" / "face-mask-voc").mkdir(parents=True)
     with pytest.raises(SystemExit) as e:
-        ds.main(["--shared", str(tmp_path / "shared"), *args])
+        cli.main(["--shared", str(tmp_path / "shared"), *args])
     assert e.value.code == 2
 
 
@@ -409,13 +415,13 @@ def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
 def test_random_framing_runs_from_tighter_than_the_box_to_a_quarter_margin():
     rng = np.random.default_rng(0)
     box = (100, 100, 200, 300)  # 100 x 200
-    framed = np.array([ds.random_framing(box, rng) for _ in range(2000)])
+    framed = np.array([framing.random_framing(box, rng) for _ in range(2000)])
     left, top = 100 - framed[:, 0], 100 - framed[:, 1]  # margins, in pixels
     right, bottom = framed[:, 2] - 200, framed[:, 3] - 300
-    slack = ds.TRAIN_SHIFT
+    slack = framing.TRAIN_SHIFT
     for margin, size in ((left, 100), (right, 100), (top, 200), (bottom, 200)):
-        assert margin.min() >= (ds.TRAIN_MARGIN[0] - slack) * size - 1e-9
-        assert margin.max() <= (ds.TRAIN_MARGIN[1] + slack) * size + 1e-9
+        assert margin.min() >= (framing.TRAIN_MARGIN[0] - slack) * size - 1e-9
+        assert margin.max() <= (framing.TRAIN_MARGIN[1] + slack) * size + 1e-9
         assert margin.min() < 0 < margin.max()  # tighter and looser framings both occur
         assert margin.max() > 0.2 * size
 
@@ -428,7 +434,7 @@ def test_training_faces_are_framed_at_random_and_the_others_as_the_ssd_frames(sh
         voc_xml(ann / f"p{i}.xml", f"p{i}.jpg", (200, 200), [("with_mask", gt)])
     assert run_cli(shared, tmp_path / "out", "--sources", "ilc2021-train", monkeypatch=monkeypatch) == 0
     rows = read_rows(tmp_path / "out")
-    ssd = " ".join(map(str, ds.expand_to_detector_box(gt, 200, 200)))
+    ssd = " ".join(map(str, framing.expand_to_detector_box(gt, 200, 200)))
     train = [r for r in rows if r["split"] == "train"]
     assert train and all(r["box"] != ssd for r in rows if r["split"] == "train")
     assert len({r["box"] for r in train}) == len(train)  # each face its own framing
@@ -450,15 +456,15 @@ def test_photo_sources_keep_the_largest_sure_face(tmp_path: Path, capsys):
     noise_image(folder / "a.jpg", 160, 160, 1)
     noise_image(folder / "incorrect-mask-29.jpg", 160, 160, 2)  # left out by eye
     (folder / "b.jpg").write_bytes(b"broken")
-    report = ds.Report()
-    crops = list(ds.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=10,
+    report = Report()
+    crops = list(from_photos.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=10,
                                   finder=StubFinder(), report=report))
     assert [(c.name, c.box, c.label, c.pixels.shape[:2]) for c in crops] == [
         ("seed-kaggle-incorrect_a_0", (40, 40, 100, 110), "incorrect_mask", (70, 60))]
     assert crops[0].source_image == "seed-kaggle-incorrect/incorrect_mask/a.jpg"
     assert report.unreadable == [str(folder / "b.jpg")]
-    too_small = list(ds.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=80,
-                                      finder=StubFinder(), report=ds.Report()))
+    too_small = list(from_photos.import_photos({folder: "incorrect_mask"}, root=tmp_path / "shared", min_size=80,
+                                      finder=StubFinder(), report=Report()))
     assert too_small == []
 
 
@@ -474,8 +480,8 @@ def test_near_duplicates_share_the_split_of_the_group_s_first_photo(tmp_path: Pa
     (shared / "seed-kaggle-incorrect" / "NEAR_DUPLICATES.tsv").write_text(
         header + "incorrect_mask/x.jpg\tshared/datasets/face-mask-voc-hires/images/1.jpg\t0\t30\t0\tlikely\n"
         "incorrect_mask/y.jpg\tINTERNAL:incorrect_mask/x.jpg\t0\t30\t0\tlikely\n")
-    keys = ds.near_duplicate_keys(shared)
-    first = ds.hashlib.sha1(old.read_bytes()).hexdigest()
+    keys = near_duplicate_keys(shared)
+    first = hashlib.sha1(old.read_bytes()).hexdigest()
     assert keys == {name: first for name in ("face-mask-voc/images/a.jpg", "face-mask-voc-hires/images/1.jpg",
                                              "seed-kaggle-incorrect/incorrect_mask/x.jpg",
                                              "seed-kaggle-incorrect/incorrect_mask/y.jpg")}
@@ -487,7 +493,7 @@ def test_a_missing_face_detector_is_one_error_line_and_exit_1(shared: Path, tmp_
     def missing(image):
         raise FaceDetectorError("res10 SSD face detector not found")
 
-    monkeypatch.setattr(ds, "SSDRecropper", lambda: missing)
+    monkeypatch.setattr(cli, "SSDRecropper", lambda: missing)
     assert run_cli(shared, tmp_path / "out") == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert err == ["error: res10 SSD face detector not found"]

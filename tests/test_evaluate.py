@@ -19,7 +19,7 @@ from facemask.detector import MaskDetector
 from facemask.faces import iou
 from facemask.labels import CLASSES
 from facemask.tools import evaluate as ev
-from facemask.tools.dataset import expand_to_detector_box
+from facemask.tools.dataset.framing import expand_to_detector_box
 from facemask.tools.evaluate import matching, summary
 from facemask.train.report import classification_metrics, ranking_metrics
 

@@ -18,7 +18,8 @@ from facemask.faces import Box, clip_box, crop_box, iou
 from facemask.images import read_image
 from facemask.labels import CLASSES, canonical_label
 from facemask.manifest import read_manifest
-from facemask.tools.dataset import expand_to_detector_box, voc_face_name
+from facemask.tools.dataset.framing import expand_to_detector_box
+from facemask.tools.dataset.from_voc import voc_face_name
 from facemask.tools.label_fixes import fixed_label
 from facemask.tools.sheets import contact_sheet
 from facemask.tools.voc import VocError, find_voc_image, read_voc

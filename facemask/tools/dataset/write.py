@@ -1,0 +1,87 @@
+"""Writing the crops and keeping the output folder to what the manifest lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from facemask.images import list_images, write_image
+from facemask.labels import CLASSES
+
+from .crops import Crop, shrink
+from .splits import split_for
+
+JPEG_QUALITY = 95
+
+
+def unique_file(crop: Crop, used: set[str]) -> str:
+    """`<class>/<name>.jpg`, with _2, _3 ... appended should two crops want the same name."""
+    file, n = f"{crop.label}/{crop.name}.jpg", 1
+    while file.lower() in used:  # lower(): names must differ on case-insensitive file systems too
+        n += 1
+        file = f"{crop.label}/{crop.name}_{n}.jpg"
+    used.add(file.lower())
+    return file
+
+
+def manifest_row(crop: Crop, file: str, split: str) -> dict[str, str]:
+    return {
+        "file": file,
+        "class": crop.label,
+        "split": split,
+        "source": crop.source,
+        "source_image": crop.source_image,
+        "box": " ".join(str(v) for v in crop.box) if crop.box is not None else "",
+        "synthetic": str(int(crop.synthetic)),
+    }
+
+
+def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, test: float = 0.15,
+                seed: int = 42, progress: TextIO | None = None) -> list[dict[str, str]]:
+    """Write every crop as `out/<class>/<name>.jpg`; return the manifest rows, in the order written."""
+    out = Path(out)
+    rows: list[dict[str, str]] = []
+    used: set[str] = set()
+    for crop in crops:
+        # Synthetic masks only train: validation and test measure real photos.
+        split = "train" if crop.synthetic else split_for(crop.image_hash, val, test, seed)
+        if split == "train" and crop.reframe is not None:
+            box, pixels = crop.reframe()
+            if min(pixels.shape[:2]) >= 2:
+                crop.box, crop.pixels = box, pixels
+        file = unique_file(crop, used)
+        write_image(out / file, shrink(crop.pixels), jpeg_quality=JPEG_QUALITY)
+        rows.append(manifest_row(crop, file, split))
+        if progress is not None and len(rows) % 500 == 0:
+            print(f"  {len(rows)} crops written (now {crop.source})", file=progress, flush=True)
+    return rows
+
+
+def remove_stale(out: Path, old: list[dict[str, str]], new: list[dict[str, str]]) -> int:
+    """Delete crops an earlier run wrote that this run did not, so they cannot creep into training.
+
+    Only files the old manifest lists are touched; anything else in `out` is left alone.
+    """
+    keep = {row["file"] for row in new}
+    removed = 0
+    for row in old:
+        file = row.get("file", "")
+        path = out / file
+        inside = path.parent.parent == out and path.parent.name in CLASSES
+        if file and file not in keep and inside and path.suffix == ".jpg" and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def unlisted_files(out: Path, rows: list[dict[str, str]]) -> int:
+    """How many images in the class folders the manifest does not list (e.g. put there by hand)."""
+    listed = {row["file"] for row in rows}
+    return sum(
+        1
+        for label in CLASSES
+        if (out / label).is_dir()
+        for p in list_images(out / label)
+        if f"{label}/{p.name}" not in listed
+    )
