@@ -29,8 +29,11 @@ def detection_text(result: dict) -> str:
     rows.append(["false positives", *(det[k]["false_positives"] for k in keys), *([""] * len(keys))])
     ious = ", ".join(f"IoU>={k}: {_fmt(det[k]['mean_iou'])} (raw VOC box {_fmt(det[k]['mean_iou_with_raw_gt_box'])})"
                      for k in keys)
+    raw = "; ".join(f"IoU>={k}: {_fmt(det[k]['with_raw_gt_box']['recall'])} (" + ", ".join(
+        f"{b} {_fmt(v['recall'])}" for b, v in det[k]["with_raw_gt_box"]["by_size"].items()) + ")" for k in keys)
     return (f"face detection: {result['images']} images, {result['faces']} faces, {det[keys[0]]['detections']} "
-            f"detections; GT boxes {result['gt_boxes']}\n{text_table(rows)}\nmean IoU of matched pairs: {ious}")
+            f"detections; GT boxes {result['gt_boxes']}\n{text_table(rows)}\nmean IoU of matched pairs: {ious}\n"
+            f"recall matched to the annotated boxes as drawn: {raw}")
 
 
 def comparison_text(result: dict) -> str:
