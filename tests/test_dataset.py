@@ -18,7 +18,7 @@ from facemask.labels import CLASSES
 from facemask.manifest import COLUMNS, MANIFEST
 from facemask.tools.dataset import cli, framing, from_folders, from_photos, from_voc
 from facemask.tools.dataset.crops import MAX_SIDE, Report
-from facemask.tools.dataset.splits import SPLITS, near_duplicate_keys, split_for
+from facemask.tools.dataset.splits import SPLITS, near_duplicate_keys, read_tsv, split_for
 from facemask.tools.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
 from facemask.tools.voc import parse_xml
 
@@ -363,6 +363,24 @@ def test_shipped_label_fixes_are_valid_and_each_changes_a_class():
     with open(LABEL_FIXES, newline="", encoding="utf-8") as f:
         names = [row["face"] for row in csv.DictReader(f)]
     assert len(names) == len(set(names))
+
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "face-mask-voc-hires").is_dir(), reason="needs ../shared/datasets")
+def test_every_face_mask_voc_fix_holds_for_its_high_resolution_copy():
+    """face-mask-voc-hires replaces face-mask-voc in the dataset: a fix keyed on a low-resolution face must
+    have its twin (the same photo, by NEAR_DUPLICATES.tsv, the same object index) or it is silently lost."""
+    twins = {Path(row["matches"]).stem: Path(row["new_file"]).stem
+             for row in read_tsv(SHARED_DATASETS / "face-mask-voc-hires" / "NEAR_DUPLICATES.tsv")
+             if row["matches"].startswith("shared/datasets/face-mask-voc/")}
+    fixes = read_label_fixes()
+    lowres = [name for name in fixes if name.startswith("face-mask-voc_")]
+    assert lowres
+    for name in lowres:
+        stem, index = name.removeprefix("face-mask-voc_").rsplit("_", 1)
+        assert fixes.get(f"face-mask-voc-hires_{twins[stem]}_{index}") == fixes[name], name
 
 
 def test_cli_applies_label_fixes_unless_told_not_to(shared: Path, tmp_path: Path, capsys, monkeypatch):
