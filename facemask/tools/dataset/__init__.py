@@ -2,10 +2,12 @@
 
     python -m facemask.tools.dataset --shared ../shared/datasets --out dataset
 
-Every crop is meant to look like what the classifier gets at run time: the res10 SSD's box around a
-face. VOC boxes are widened to the SSD's framing; portraits in class folders are cropped by the SSD
-itself. Exact duplicates are dropped, and every source image (a whole street scene with all its faces)
-goes to one split, chosen from a hash of its bytes, so no face leaks from training into test.
+Validation and test crops look like what the classifier gets at run time: the res10 SSD's box around a
+face (YuNet's boxes are widened to it). Annotated boxes are widened to that framing, portraits in class
+folders are cropped by the SSD itself, and training faces of photos are framed at random around it, so
+that the model holds for other framings too. Exact duplicates are dropped, and every source image (a whole
+street scene with all its faces) goes to one split, chosen from a hash of its bytes, so no face leaks from
+training into test.
 `OUT/manifest.csv` records each crop's split and origin; the training script follows its split column.
 """
 

@@ -6,11 +6,11 @@ folders.
         --images-from dataset/manifest.csv --split test
     python -m facemask.tools.evaluate --dataset dataset --split test --real-only
 
-Ground-truth boxes are widened to the SSD's framing (facemask.tools.dataset.expand_to_detector_box) before they are
-matched to detections and before they are cropped: both face detectors return boxes in the SSD's framing,
-taller than the VOC box and shifted up. Detections are matched to
-faces greedily, most confident first, at IoU >= 0.5 (primary) and >= 0.4. Writes OUT/<name>.json (every
-number, the command line and the model) and OUT/<name>_confusion.png.
+Ground-truth boxes are widened to the SSD's framing (facemask.tools.dataset.framing.expand_to_detector_box)
+before they are matched to detections and before they are cropped: both face detectors return boxes in the
+SSD's framing, taller than the VOC box and shifted up; recall against the boxes as drawn is reported too.
+Detections are matched to faces greedily, most confident first, at IoU >= 0.5 (primary) and >= 0.4. Writes
+OUT/<name>.json (every number, the command line and the model) and OUT/<name>_confusion.png.
 """
 
 from .cli import build_parser, console, main
