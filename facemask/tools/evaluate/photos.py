@@ -156,6 +156,12 @@ def _thumbnail(frame: np.ndarray, box: Sequence[int], color: tuple[int, int, int
     return thumb
 
 
+def _found(pairs: list[tuple[int, int, float]], faces: int) -> list[bool]:
+    """Per face, whether a detection was matched to it."""
+    matched = {g for _, g, _ in pairs}
+    return [g in matched for g in range(faces)]
+
+
 def _score_detections(image: str, frame: np.ndarray, detections: list[tuple[Box, float]], gts: list[GroundTruth],
                       tally: _DetectionTally, thresholds: Sequence[float]) -> dict[float, list[tuple[int, int, float]]]:
     """Match one detector's boxes to the faces; returns the pairs at each IoU threshold."""
@@ -163,17 +169,12 @@ def _score_detections(image: str, frame: np.ndarray, detections: list[tuple[Box,
     matched = {}
     for t in thresholds:
         pairs, unmatched, missed = match(detections, [g.frame_box for g in gts], t)
-        found = [False] * len(gts)
         for d, g, value in pairs:
-            found[g] = True
             tally.ious.setdefault(t, []).append(value)
             tally.raw_ious.setdefault(t, []).append(iou(detections[d][0], gts[g].box))
-        tally.found.setdefault(t, []).extend(found)
+        tally.found.setdefault(t, []).extend(_found(pairs, len(gts)))
         raw_pairs, _, _ = match(detections, [g.box for g in gts], t)
-        found_raw = [False] * len(gts)
-        for _, g, _ in raw_pairs:
-            found_raw[g] = True
-        tally.found_raw.setdefault(t, []).extend(found_raw)
+        tally.found_raw.setdefault(t, []).extend(_found(raw_pairs, len(gts)))
         tally.false_positives[t] += len(unmatched)
         matched[t] = pairs
         if t == PRIMARY_IOU:
@@ -343,23 +344,21 @@ def _detection_result(tally: _DetectionTally, boxes: list[Box], classes: list[st
         matched = sum(found)
         detection[f"{t:g}"] = {
             "faces": len(found),
-            "found": matched,
-            "recall": matched / len(found) if found else None,
-            "by_size": detection_recall_by_size(boxes, found),
+            **_recall(found, boxes),
             "by_class": recall_by(classes, found, CLASSES),
             "detections": tally.detections,
             "false_positives": tally.false_positives[t],
             "precision": matched / tally.detections if tally.detections else None,
             "mean_iou": float(np.mean(tally.ious[t])) if tally.ious.get(t) else None,
             "mean_iou_with_raw_gt_box": float(np.mean(tally.raw_ious[t])) if tally.raw_ious.get(t) else None,
-            "with_raw_gt_box": _raw_box_recall(tally.found_raw.get(t, []), boxes),
+            # matched to the annotated boxes as drawn, as a benchmark that knows nothing of our framing counts
+            "with_raw_gt_box": _recall(tally.found_raw.get(t, []), boxes),
         }
     return detection
 
 
-def _raw_box_recall(found: list[bool], boxes: list[Box]) -> dict:
-    """Recall with every detection matched to the annotated boxes as drawn, not widened to the SSD's framing:
-    how a benchmark that knows nothing of our framing would count."""
+def _recall(found: list[bool], boxes: list[Box]) -> dict:
+    """Faces found, recall, and recall by face size."""
     return {"found": sum(found), "recall": sum(found) / len(found) if found else None,
             "by_size": detection_recall_by_size(boxes, found)}
 
