@@ -78,6 +78,7 @@ def command_parser(name: str, description: str) -> argparse.ArgumentParser:
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+SERVE_TOKEN_ENV = "FACEMASK_SERVE_TOKEN"  # the --serve-token default, out of the process list
 DAY = 86400.0  # seconds: the most any waiting flag takes
 
 
@@ -396,7 +397,7 @@ def serve_arguments(p: argparse.ArgumentParser, running: str, ended: str) -> Non
     web.add_argument("--serve-token", metavar="TOKEN", default=None,
                      help="require this token on every request to the dashboard, as the header 'Authorization: "
                           "Bearer TOKEN' or as ?token=TOKEN in the address (open the page as "
-                          "http://HOST:PORT/?token=TOKEN); default: the FACEMASK_SERVE_TOKEN environment "
+                          f"http://HOST:PORT/?token=TOKEN); default: the {SERVE_TOKEN_ENV} environment "
                           "variable, which other users of the machine cannot read in the process list")
     web.add_argument("--serve-fps", type=float_range(0.0, 60.0, low_included=False), default=10.0, metavar="N",
                      help="at most N frames a second encoded for the page, and only while someone watches, so "
@@ -408,7 +409,7 @@ def serve_arguments(p: argparse.ArgumentParser, running: str, ended: str) -> Non
 
 def check_serve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.serve_token is None and args.serve:
-        args.serve_token = os.environ.get("FACEMASK_SERVE_TOKEN") or None
+        args.serve_token = os.environ.get(SERVE_TOKEN_ENV) or None
     if args.serve_token is not None and not args.serve:
         parser.error("--serve-token needs --serve")
     if args.serve_token is not None and (len(args.serve_token) < 8 or not args.serve_token.isprintable()
@@ -441,7 +442,7 @@ def start_dashboard(args: argparse.Namespace, make_lives: Callable[[], list]):
     if not is_loopback(host):
         warn(f"the dashboard listens on {host}, reachable from other machines"
              + ("" if args.serve_token else ", without a token: anyone who can reach it sees the video "
-                "(set --serve-token or FACEMASK_SERVE_TOKEN)"))
+                f"(set --serve-token or {SERVE_TOKEN_ENV})"))
     return dashboard
 
 

@@ -34,7 +34,6 @@ from .live import MAX_EVENTS, LiveCopy, LiveState
 
 Live = LiveState | LiveCopy
 
-TOKEN_ENV = "FACEMASK_SERVE_TOKEN"
 BOUNDARY = "frame"
 POLL = 0.02  # seconds between a video stream's looks for a newer frame
 SECURITY_HEADERS = [

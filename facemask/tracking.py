@@ -27,7 +27,6 @@ class Track:
     history: deque  # the last class-probability vectors, newest last
     misses: int = 0
     unclassified: int = 0  # detections since its crop last went through the classifier
-    age: int = 0  # frames since the track started
     labels: list[str] = field(default_factory=list)  # label after each observation, for logs and counts
 
     @property
@@ -82,7 +81,6 @@ class Tracker:
         for track, shift in zip(self.tracks, shifts, strict=True):
             if shift is not None:
                 track.box += np.tile(shift / FLOW_SCALE, 2)
-            track.age += 1
 
     def match(self, boxes: list[tuple[Box, float]]) -> list[Track | None]:
         """The track each detected box continues (None for a new face): greedily by overlap, best first."""

@@ -45,7 +45,6 @@ class FacePoints:
     mouth: np.ndarray  # face-frame midpoint of the mouth corners
     bridge: np.ndarray  # face-frame nose bridge
     chin: np.ndarray  # face-frame chin estimate (may lie outside the image)
-    chin_visible: np.ndarray  # image (x, y) of the chin, clipped to the image
     sides: np.ndarray  # 3x3: rows (y, x_left, x_right) at cheek, jaw and chin height
     shape: tuple[int, int]
 
@@ -53,11 +52,6 @@ class FacePoints:
         """Face-frame points (..., 2) to image pixels."""
         xy = np.asarray(xy, np.float64)
         return self.origin + xy[..., :1] * self.u + xy[..., 1:2] * self.v
-
-    def to_face(self, p: np.ndarray) -> np.ndarray:
-        """Image pixels (..., 2) to face-frame points."""
-        d = np.asarray(p, np.float64) - self.origin
-        return np.stack([d @ self.u, d @ self.v], axis=-1)
 
     def x_at(self, y: float) -> float:
         """The face's centre line at height y: through eye midpoint, nose tip, mouth and chin."""
@@ -123,11 +117,10 @@ def face_points(keypoints: Keypoints, image_shape: Sequence[int]) -> FacePoints:
     sides[:, 2] = np.maximum(sides[:, 2], reach)
     reach = np.array([min(nose_f[0], 0.0), min(nose_f[0], ml_f[0]), chin_f[0]]) - 0.15 * eye_dist
     sides[:, 1] = np.minimum(sides[:, 1], reach)
-    chin_img = origin + chin_f[0] * u + chin_f[1] * v
     roll = float(np.degrees(np.arctan2(u[1], u[0])))
     return FacePoints(
         origin=origin, u=u, v=v, eye_dist=eye_dist, roll=roll, yaw=yaw, nose=nose_f, mouth=mouth_f,
-        bridge=BRIDGE * nose_f, chin=chin_f, chin_visible=np.clip(chin_img, 0, [w - 1, h - 1]), sides=sides,
+        bridge=BRIDGE * nose_f, chin=chin_f, sides=sides,
         shape=(h, w),
     )
 
