@@ -8,7 +8,6 @@ import functools
 import logging
 import math
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from .classifier import DEFAULT_MODEL, card_path
 from .errors import FacemaskError, OutputError, SourceError, notice, printable, require, warn
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
-from .interrupt import StopRequest, Terminated, exit_status, sigterm_as_exception
+from .interrupt import StopRequest, exit_status, interrupt_for, sigterm_as_exception
 from .live import LiveState
 from .outputs import Input, Output, check_outputs
 
@@ -477,10 +476,8 @@ def _video(args) -> None:
     finally:
         if dashboard:
             dashboard.stop()
-    if summary.interrupted == signal.SIGTERM:
-        raise Terminated
     if summary.interrupted:
-        raise KeyboardInterrupt
+        raise interrupt_for(summary.interrupted)
     if summary.lost:
         raise SourceError(summary.lost)
     if summary.unsaved_snapshots:

@@ -30,6 +30,11 @@ def exit_status(interrupt: BaseException | int) -> int:
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
+def interrupt_for(signum: int) -> KeyboardInterrupt:
+    """The exception that ends a command stopped by `signum`, for run_command to turn into its exit status."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def in_main_thread() -> bool:
     """Only the main thread may install signal handlers."""
     return threading.current_thread() is threading.main_thread()

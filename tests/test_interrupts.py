@@ -45,12 +45,14 @@ def train(tmp_path: Path, model: Path, epochs: int) -> Script:
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path, old_model):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path, old_model, signum, code):
     before = snapshot(old_model.parent)
     script = train(tmp_path, old_model, epochs=100000)
     script.wait_for_line("Epoch 2/")
-    script.proc.send_signal(signal.SIGINT)
-    assert script.finish() == 130
+    script.proc.send_signal(signum)
+    assert script.finish() == code, script.stderr[-3000:]
+    assert "stopping after this batch" in script.stderr
     assert script.stderr.rstrip().endswith("interrupted") and "Traceback" not in script.stderr
     assert snapshot(old_model.parent) == before
 

@@ -26,7 +26,7 @@ import cv2
 
 from ..errors import FacemaskError, notice, require, warn
 from ..events import CommandHook, EventLog
-from ..interrupt import StopRequest, Terminated, in_main_thread
+from ..interrupt import StopRequest, Terminated, in_main_thread, interrupt_for
 from ..labels import CLASSES, compliance
 from ..live import LiveCopy, LiveState
 from ..monitor import MonitorConfig
@@ -196,7 +196,7 @@ class _Driver:
                     self.poll()
                 if stop.is_set():
                     self.stop()
-                    raise Terminated() if stop.signum == signal.SIGTERM else KeyboardInterrupt()
+                    raise interrupt_for(stop.signum)
         finally:
             for a in self.actors:
                 ray.kill(a)
@@ -532,7 +532,7 @@ def watch_streams(sources: list[str | int], log: Path, options: Options, threads
                         outcomes[running[ref]].summary = ray.get(ref)
                     except ray.exceptions.RayError:
                         pass
-                interrupted = Terminated() if stop.signum == signal.SIGTERM else KeyboardInterrupt()
+                interrupted = interrupt_for(stop.signum)
     finally:
         try:
             if feed:

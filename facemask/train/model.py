@@ -22,6 +22,7 @@ import numpy as np
 from facemask.classifier import INPUT_SIZE, card_path
 from facemask.errors import ModelError
 from facemask.files import atomic_path, write_json
+from facemask.interrupt import StopRequest, interrupt_for
 from facemask.labels import CLASSES
 
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
@@ -211,9 +212,27 @@ def fit_on_cache(trainable, cache, labels, weights, val_x, val_y, epochs: int, l
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return trainable.fit(
-        data, epochs=epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=1
-    ).history
+    with StopRequest("stopping after this batch (Ctrl-C again to quit at once)") as stop:
+        history = trainable.fit(data, epochs=epochs, validation_data=(val_x.astype(np.float32), val_y), verbose=1,
+                                callbacks=[_stop_between_batches(stop)]).history
+    if stop.is_set():
+        raise interrupt_for(stop.signum)
+    return history
+
+
+def _stop_between_batches(stop: StopRequest):
+    """A callback that ends fit (or its validation) after the batch in progress once `stop` is set: a
+    KeyboardInterrupt raised inside fit can land while TensorFlow's threads are mid-batch."""
+    import keras
+
+    class StopBetweenBatches(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training |= stop.is_set()
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.model.stop_evaluating |= stop.is_set()
+
+    return StopBetweenBatches()
 
 
 def fit_end_to_end(model, images, labels, weights, val_x, val_y, config: TrainConfig):
