@@ -7,7 +7,7 @@ import pytest
 from conftest import CLASS_COLORS, save_color_model, scene
 
 from facemask import CLASSES, MaskDetector
-from facemask.classifier import load_classifier
+from facemask.classifier import load_classifier, prepare_crops
 from facemask.cli import video_main
 from facemask.errors import FacemaskError, ModelError
 from facemask.faces import SSDFaceFinder, load_face_finder
@@ -48,6 +48,23 @@ def test_tflite_twin_matches_keras(color_model, tmp_path):
     assert tflite.backend == "tflite"
     np.testing.assert_allclose(tflite.classify(crops), keras_probs, atol=1e-4)
     np.testing.assert_allclose(tflite.classify(crops[:1]), keras_probs[:1], atol=1e-4)
+
+
+def test_an_average_of_models_saves_and_exports_as_one_model(tmp_path, color_model):
+    from facemask.train.model import average_models
+
+    other = save_color_model(tmp_path / "other.h5", ["incorrect_mask", "with_mask", "without_mask"])
+    members = [load_classifier(path, "keras") for path in (color_model, other)]
+    average = tmp_path / "average.h5"
+    average_models([m.model for m in members]).save(average)
+    (tmp_path / "average.json").write_text(json.dumps({"classes": list(CLASSES)}))
+    crops = crops_of_each_class()
+    first, second = (m.model.predict(prepare_crops(crops), verbose=0) for m in members)
+    assert np.abs(first - second).max() > 0.5
+    keras_probs = load_classifier(average, "keras").classify(crops)
+    np.testing.assert_allclose(keras_probs, (first + second) / 2, atol=1e-5)
+    twin = export_tflite(load_classifier(average, "keras").model, tmp_path / "average.tflite")
+    np.testing.assert_allclose(load_classifier(twin).classify(crops), keras_probs, atol=1e-4)
 
 
 def test_missing_and_corrupt_models_are_clear_errors(tmp_path):

@@ -41,7 +41,7 @@ def test_members_trains_one_model_per_seed_and_saves_their_average(tmp_path, cap
     model_path = tmp_path / "m.h5"
     code = train_main([
         "-d", str(dataset), "-m", str(model_path), "-p", str(tmp_path / "p"), "--weights", "none",
-        "--epochs", "1", "--fine-tune", "0", "--views", "1", "--members", "2", "--seed", "7",
+        "--epochs", "1", "--fine-tune", "0", "--views", "1", "--members", "2", "--seed", "7", "--no-tflite",
     ])
     out = capsys.readouterr().out
     assert code == 0
@@ -57,9 +57,6 @@ def test_members_trains_one_model_per_seed_and_saves_their_average(tmp_path, cap
     first, second = one.predict(x, verbose=0), two.predict(x, verbose=0)
     assert np.abs(first - second).max() > 0.5
     np.testing.assert_allclose(model.predict(x, verbose=0), (first + second) / 2, atol=1e-5)
-    crops = [np.zeros((40, 30, 3), np.uint8)]
-    np.testing.assert_allclose(load_classifier(model_path, "tflite").classify(crops),
-                               load_classifier(model_path, "keras").classify(crops), atol=1e-4)
 
 
 @pytest.mark.slow
@@ -67,7 +64,7 @@ def test_training_names_each_unreadable_file_once(tmp_path, capsys):
     dataset = make_dataset(tmp_path / "d", per_class=3, folder_names={"incorrect_mask": "mask_weared_incorrect"})
     code = train_main([
         "-d", str(dataset), "-m", str(tmp_path / "m.keras"), "-p", str(tmp_path / "p"),
-        "--weights", "none", "--epochs", "1", "--no-tflite", "--val-split", "0.34",
+        "--weights", "none", "--epochs", "1", "--fine-tune", "0", "--no-tflite", "--val-split", "0.34",
     ])
     err = capsys.readouterr().err
     assert code == 0

@@ -41,7 +41,7 @@ def temp_files(folder: Path) -> list[str]:
 def train(tmp_path: Path, model: Path, epochs: int) -> Script:
     dataset = make_dataset(tmp_path / "d", per_class=4)
     return Script("train_mask_detector.py", "-d", str(dataset), "-m", str(model), "-p", str(tmp_path / "plots"),
-                  "--weights", "none", "--epochs", str(epochs), "--views", "1", "--no-tflite")
+                  "--weights", "none", "--epochs", str(epochs), "--fine-tune", "0", "--views", "1", "--no-tflite")
 
 
 @pytest.mark.slow
