@@ -553,7 +553,7 @@ def _image(args) -> None:
     if summary.images:
         print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {args.csv}")
     if summary.interrupted:
-        raise KeyboardInterrupt
+        raise interrupt_for(summary.interrupted)
     if not summary.images:
         raise FacemaskError(f"none of the {summary.unreadable} image(s) could be read")
 

@@ -12,6 +12,7 @@ from .detector import MaskDetector
 from .errors import ImageError, ImageTooLarge, warn
 from .files import atomic_path
 from .images import load_image, write_image
+from .interrupt import signal_of
 from .labels import counts_text
 from .overlay import draw_faces
 
@@ -26,7 +27,7 @@ class ImageSummary:
     without_faces: int = 0
     faces: Counter = field(default_factory=Counter)  # per class, of the faces big enough to tell
     unsure: int = 0  # faces too small to tell
-    interrupted: bool = False
+    interrupted: int | None = None  # the signal that stopped the run (Ctrl-C: SIGINT)
 
     def __str__(self) -> str:
         return (f"{self.images} images, faces: {counts_text(self.faces, self.unsure)}; "
@@ -64,8 +65,8 @@ def detect_images(
             summary.unsure += sum(f.unsure for f in faces)
             rows += [(str(path), *f.box, f.label, f"{f.confidence:.4f}", f"{f.score:.4f}", int(f.unsure))
                      for f in faces]
-    except KeyboardInterrupt:
-        summary.interrupted = True
+    except KeyboardInterrupt as e:
+        summary.interrupted = signal_of(e)
     write_csv(csv_path, rows)
     return summary
 

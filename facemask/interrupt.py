@@ -23,16 +23,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM as an exception, so that a service manager's stop cleans up as Ctrl-C does."""
 
 
-def exit_status(interrupt: BaseException | int) -> int:
-    """128 + the signal's number, as a shell reports a process killed by it: 130 for Ctrl-C, 143 for SIGTERM."""
-    if isinstance(interrupt, int):
-        return 128 + interrupt
-    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+def signal_of(interrupt: BaseException) -> int:
+    """The signal a KeyboardInterrupt stands for: SIGTERM for Terminated, SIGINT otherwise."""
+    return signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
 
 
 def interrupt_for(signum: int) -> KeyboardInterrupt:
     """The exception that ends a command stopped by `signum`, for run_command to turn into its exit status."""
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def exit_status(interrupt: BaseException | int) -> int:
+    """128 + the signal's number, as a shell reports a process killed by it: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + (interrupt if isinstance(interrupt, int) else signal_of(interrupt))
 
 
 def in_main_thread() -> bool:

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from conftest import CLASS_COLORS, FACE_IN_SCENE, read_rows, scene
 
+from facemask import MaskDetector
 from facemask.cli import image_main
 from facemask.images import find_images
+from facemask.interrupt import Terminated
 
 
 def tinted_scene(label: str) -> np.ndarray:
@@ -135,3 +137,26 @@ def test_a_folder_shows_a_progress_bar_on_a_terminal_unless_quiet(photos, tmp_pa
     assert "4/4" in capsys.readouterr().err  # masked.jpg, bare.png, empty.png, broken.jpg
     assert image_main([*argv, "--output", str(tmp_path / "b"), "--quiet"]) == 0
     assert "4/4" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("interrupt", "code"), [(KeyboardInterrupt, 130), (Terminated, 143)])
+def test_an_interrupted_folder_keeps_what_is_done_and_exits_with_the_signals_status(
+    photos, tmp_path, color_model, capsys, monkeypatch, interrupt, code
+):
+    detect = MaskDetector.detect
+    seen = []
+
+    def detect_then_stop(self, image):
+        seen.append(image)
+        if len(seen) == 2:
+            raise interrupt
+        return detect(self, image)
+
+    monkeypatch.setattr(MaskDetector, "detect", detect_then_stop)
+    out = tmp_path / "out"
+    assert image_main(["--image", str(photos), "-o", str(out), "-m", str(color_model)]) == code
+    captured = capsys.readouterr()
+    assert captured.out.startswith("1 images, faces: Mask 0, No Mask 1, Incorrect Mask 0;")
+    assert captured.err.rstrip().endswith("interrupted")
+    assert [r["label"] for r in read_rows(out / "faces.csv")] == ["without_mask"]
+    assert sorted(p.name for p in out.iterdir()) == ["bare.png", "faces.csv"]
