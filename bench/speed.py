@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from facemask.cli import int_range
@@ -31,10 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODES = ("ours", "ours-k3", "detector", "detector-ssd", "ours-ssd", "reference")
+CHILD_MODES = (*MODES, "decode")
 FACES = (1, 3, 8)
 
 
-def make_video(path: Path, faces: int, frames: int) -> Path:
+def make_video(path: Path, faces: int, frames: int, size: tuple[int, int] = (640, 480)) -> Path:
     """Copies of Grace Hopper's portrait in a grid, drifting a little each frame so tracking has work."""
     import cv2
     import matplotlib
@@ -42,13 +44,14 @@ def make_video(path: Path, faces: int, frames: int) -> Path:
 
     photo = cv2.imread(str(Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"))
     cols, rows = {1: (1, 1), 3: (3, 1), 8: (4, 2)}[faces]
-    tw, th = 640 // cols, 480 // rows
+    width, height = size
+    tw, th = width // cols, height // rows
     scale = min(tw / photo.shape[1], th / photo.shape[0]) * 0.8
     tile = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, size)
     for f in range(frames):
-        frame = np.full((480, 640, 3), 90, np.uint8)
-        dx = int(np.rint(6 * np.sin(f / 8)))
+        frame = np.full((height, width, 3), 90, np.uint8)
+        dx = int(np.rint(6 * width / 640 * np.sin(f / 8)))
         for i in range(faces):
             r, c = divmod(i, cols)
             img = tile[:, ::-1] if i % 2 else tile
@@ -60,8 +63,22 @@ def make_video(path: Path, faces: int, frames: int) -> Path:
     return path
 
 
-def child(mode: str, video: str, model: str, out: str) -> dict:
-    """Runs in its own process: one mode over the video; returns its figures."""
+class FaceCounts:
+    """How many faces each frame showed: {faces in view: frames}."""
+
+    def __init__(self):
+        self.frames: Counter = Counter()
+
+    def observe(self, frame, faces, *args, **kwargs) -> None:
+        self.frames[len(faces)] += 1
+
+    def finish(self, *args, **kwargs) -> None:
+        pass
+
+
+def child(mode: str, video: str, model: str, out: str | None) -> dict:
+    """Runs in its own process: one mode over the video (writing the annotated video to `out` where given);
+    returns its figures."""
     start = time.perf_counter()
     import cv2
     import numpy as np
@@ -71,17 +88,19 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
         from facemask.cli import video_parser
         from facemask.video import run
 
-        detector = MaskDetector.load(model, "ssd" if mode == "ours-ssd" else "yunet")
         defaults = video_parser().parse_args([])  # the settings detect_mask_video.py runs with
+        detector = MaskDetector.load(model, "ssd" if mode == "ours-ssd" else "yunet", min_face=defaults.min_face)
+        counts = FaceCounts()
         summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1,
-                      smooth=defaults.smooth, reclassify_every=defaults.reclassify_every)
+                      smooth=defaults.smooth, reclassify_every=defaults.reclassify_every, observers=[counts])
         stages = {k: 1000 * v / summary.frames for k, v in summary.stage_seconds.items()}
         return {"frames": summary.frames, "fps": summary.fps, "ms": stages, "backend": detector.classifier.backend,
-                "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds}
+                "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds,
+                "faces_per_frame": dict(counts.frames)}
 
     from facemask.faces import load_face_finder
 
-    finder = load_face_finder("yunet" if mode == "detector" else "ssd")
+    finder = None if mode == "decode" else load_face_finder("yunet" if mode == "detector" else "ssd")
     if mode == "reference":
         import keras
 
@@ -92,7 +111,7 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
         ok, frame = capture.read()
         if not ok:
             break
-        boxes = finder.find(frame)
+        boxes = finder.find(frame) if finder else []
         if mode == "reference":
             for (x1, y1, x2, y2), _ in boxes:
                 face = cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB), (224, 224))
@@ -102,10 +121,10 @@ def child(mode: str, video: str, model: str, out: str) -> dict:
     return {"frames": frames, "fps": frames / (time.perf_counter() - t0), "first_frame_s": first}
 
 
-def measure(mode: str, video: Path, model: str, workdir: Path) -> dict:
+def measure(mode: str, video: Path, model: str, out: Path | None) -> dict:
     """Run one mode in a fresh process and add its peak memory."""
     cmd = [sys.executable, "-m", "bench.speed", "--child", mode, "--video", str(video), "--model", model,
-           "--out", str(workdir / f"{mode}.mp4")]
+           *(["--out", str(out)] if out else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -124,7 +143,7 @@ def main() -> None:
                    "twin beside it is what ours uses")
     p.add_argument("--rounds", type=int_range(1, 100), default=3,
                    help="runs of each mode, in turn with the others; the reference loop, slow, runs once")
-    p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=CHILD_MODES, help=argparse.SUPPRESS)
     p.add_argument("--video", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -145,7 +164,7 @@ def main() -> None:
             runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
             for round_ in range(args.rounds):
                 for mode in MODES if round_ == 0 else [m for m in MODES if m != "reference"]:
-                    runs[mode].append(measure(mode, video, args.model, workdir))
+                    runs[mode].append(measure(mode, video, args.model, workdir / f"{mode}.mp4"))
             results = {mode: sorted(r, key=lambda x: x["fps"])[len(r) // 2] for mode, r in runs.items()}
             for mode, r in results.items():
                 spread = f" ({min(x['fps'] for x in runs[mode]):.1f}-{max(x['fps'] for x in runs[mode]):.1f})" \

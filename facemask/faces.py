@@ -7,6 +7,7 @@ tracking, drawing and the image CSV do not need to know which detector ran.
 from __future__ import annotations
 
 import importlib.util
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 
 from .errors import FacemaskError
 from .files import sha256, shipped
+from .images import shrink
+from .scanning import Coverage, ScanPlan, detection_scale, plan_scan
 
 DEFAULT_DIR = shipped("face_detector")
 MIN_FACE_SIZE = 10
@@ -33,13 +36,14 @@ YUNET_LARGEST_FACE = 300
 COARSEST_SIDE = 160  # the shorter side of the last pass
 MAX_STEP = 8  # the largest reduction from one pass to the next
 YUNET_NMS = 0.3
-MAX_NETS = 8  # YuNet detectors kept, one per input size; photos of many sizes start afresh past this
+MAX_NETS = 12  # YuNet detectors kept, one per input size; photos of many sizes start afresh past this
 # The box the res10 SSD draws around a face YuNet found, as multiples of YuNet's width and height, about the
 # same centre (medians over faces both detectors found; docs/detector.md).
 REFRAME_W, REFRAME_H = 1.03, 1.04
 
 Box = tuple[int, int, int, int]
 Detection = tuple[Box, float]
+Raw = tuple[tuple[float, float, float, float], float]  # YuNet's own box (x, y, width, height) and its score
 
 
 class FaceDetectorError(FacemaskError):
@@ -94,6 +98,12 @@ class FaceFinder(ABC):
 
     @abstractmethod
     def find(self, frame: np.ndarray) -> list[Detection]: ...
+
+    def scan(self, frame: np.ndarray, index: int) -> tuple[list[Detection], list[Coverage]]:
+        """The faces of the `index`-th detection of a video, and which faces each pass could have seen: a
+        detector that looks at the whole frame every time sees every face."""
+        h, w = frame.shape[:2]
+        return self.find(frame), [Coverage((0, 0, w, h))]
 
 
 def _check_hash(path: Path, expected: str, what: str) -> None:
@@ -175,12 +185,12 @@ class SSDFaceFinder(FaceFinder):
 # ---------------------------------------------------------------------------------------------------- YuNet
 
 
-def yunet_scales(width: int, height: int) -> list[float]:
-    """The frame's own size, then smaller passes until a face as large as the frame fits YuNet's range with room
-    to spare (COARSEST_SIDE): a face too large for one pass is still at least 1/MAX_STEP of that size in the
-    next, well within range, so one coarse pass does for video and a few for large photos."""
+def yunet_scales(width: int, height: int, finest: float = 1.0) -> list[float]:
+    """`finest` (the frame's own size by default), then smaller passes until a face as large as the frame fits
+    YuNet's range with room to spare (COARSEST_SIDE): a face too large for one pass is still at least 1/MAX_STEP
+    of that size in the next, well within range, so one coarse pass does for video and a few for large photos."""
     short = min(width, height)
-    scales = [1.0]
+    scales = [finest]
     while short * scales[-1] > YUNET_LARGEST_FACE:
         scales.append(max(scales[-1] / MAX_STEP, COARSEST_SIDE / short))
     return scales
@@ -195,14 +205,18 @@ def ssd_framing(box: tuple[float, float, float, float]) -> tuple[float, float, f
 
 
 class YuNetFaceFinder(FaceFinder):
-    """OpenCV's YuNet, run at the frame's size and at smaller scales (yunet_scales) so that faces of every size
-    are found; the passes are merged by non-maximum suppression."""
+    """OpenCV's YuNet, run at the scale `min_face` asks for and at smaller scales (yunet_scales) so that faces of
+    every size are found; the passes are merged by non-maximum suppression. On video, `scan` looks at the whole
+    frame coarsely and at tiles of it finely, in turn (see scanning.py)."""
 
     name = "yunet"
     default_confidence = 0.6
 
-    def __init__(self, model: str | Path | None = None, confidence: float | None = None):
+    def __init__(self, model: str | Path | None = None, confidence: float | None = None,
+                 min_face: float | None = None):
         super().__init__(confidence)
+        if min_face is not None and not 0 <= min_face < math.inf:
+            raise FacemaskError(f"min_face must be a face size in pixels, 0 or more, got {min_face}")
         path = Path(model) if model else DEFAULT_DIR / YUNET
         if not path.is_file():
             raise FaceDetectorError(f"YuNet face detector not found: {path} (it ships in face_detector/; "
@@ -210,7 +224,9 @@ class YuNetFaceFinder(FaceFinder):
         if path.name == YUNET:
             _check_hash(path, YUNET_SHA256, "YuNet")
         self.path = path
+        self.min_face = min_face
         self.nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._plan: ScanPlan | None = None
         self._net((320, 320))  # a file that is no YuNet model fails here, not at the first frame
 
     def _net(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
@@ -231,35 +247,64 @@ class YuNetFaceFinder(FaceFinder):
         _, rows = self._net((image.shape[1], image.shape[0])).detect(image)
         return np.zeros((0, 15), np.float32) if rows is None else rows
 
-    def find(self, frame: np.ndarray) -> list[Detection]:
-        h, w = frame.shape[:2]
-        if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
-            return []
-        boxes, scores = [], []
-        scales = yunet_scales(w, h)
+    def _passes(self, image: np.ndarray, scales: list[float]) -> list[Raw]:
+        """Raw YuNet boxes (x, y, w, h in the image's pixels) of passes at `scales`, each keeping its own range."""
+        h, w = image.shape[:2]
+        found = []
         for i, scale in enumerate(scales):
-            image = frame if scale == 1 else cv2.resize(frame, (round(w * scale), round(h * scale)),
-                                                        interpolation=cv2.INTER_AREA)
-            for row in self._detect(image):
+            small = image if scale == 1 else shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+            for row in self._detect(small):
                 if not np.isfinite(row).all():  # YuNet's output on some tiny or flat images
                     continue
-                side = min(row[2], row[3]) / scale  # in the frame's pixels
+                side = min(row[2], row[3]) / scale  # in the image's pixels
                 # Beyond its range YuNet boxes parts of a large face; a coarser pass sees the whole of it. Faces
                 # well within the finer pass's range are its to box: it sees them with more pixels.
                 if i + 1 < len(scales) and side * scale > YUNET_LARGEST_FACE:
                     continue
                 if i > 0 and side * scales[i - 1] < YUNET_LARGEST_FACE / 2:
                     continue
-                boxes.append([float(v) / scale for v in row[:4]])
-                scores.append(float(row[-1]))
+                x, y, bw, bh = (float(v) / scale for v in row[:4])
+                found.append(((x, y, bw, bh), float(row[-1])))
+        return found
+
+    def _merge(self, found: list[Raw], width: int, height: int) -> list[Detection]:
+        """One box per face (NMS over the passes), re-framed as the SSD frames faces and clamped to the frame."""
+        boxes, scores = [list(b) for b, _ in found], [s for _, s in found]
         keep = cv2.dnn.NMSBoxes(boxes, scores, self.confidence, YUNET_NMS) if boxes else []
         faces = []
         for i in keep:
             x, y, bw, bh = boxes[i]
-            box = clamp_box(ssd_framing((x, y, x + bw, y + bh)), w, h)
+            box = clamp_box(ssd_framing((x, y, x + bw, y + bh)), width, height)
             if box is not None:
                 faces.append((box, scores[i]))
         return sorted(faces, key=lambda f: -f[1])
+
+    def find(self, frame: np.ndarray) -> list[Detection]:
+        """Every face of `min_face` px or more (every face YuNet can find when min_face is None or 0)."""
+        h, w = frame.shape[:2]
+        if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
+            return []
+        return self._merge(self._passes(frame, yunet_scales(w, h, detection_scale(self.min_face))), w, h)
+
+    def scan(self, frame: np.ndarray, index: int) -> tuple[list[Detection], list[Coverage]]:
+        """The coarse pass over the whole frame and, where `min_face` needs it, the `index`-th fine tile in turn."""
+        h, w = frame.shape[:2]
+        if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
+            return [], [Coverage((0, 0, w, h))]
+        if self._plan is None or (self._plan.width, self._plan.height) != (w, h):
+            self._plan = plan_scan(w, h, self.min_face)
+        plan = self._plan
+        found = self._passes(frame, yunet_scales(w, h, plan.coarse))
+        coverage = [plan.coverage]
+        if plan.tiles:
+            tile = plan.tiles[index % len(plan.tiles)]
+            x1, y1, x2, y2 = tile.region
+            for (x, y, bw, bh), score in self._passes(frame[y1:y2, x1:x2], [tile.scale]):
+                box = (x + x1, y + y1, x + x1 + bw, y + y1 + bh)
+                if min(bw, bh) < tile.largest and not tile.cuts(box, w, h):
+                    found.append(((box[0], box[1], bw, bh), score))
+            coverage.append(tile.coverage)
+        return self._merge(found, w, h), coverage
 
 
 # -------------------------------------------------------------------------------------------------- choosing
@@ -282,11 +327,13 @@ def face_finder_kind(spec: str | Path | None) -> str:
                             ".caffemodel, or a folder holding one)")
 
 
-def load_face_finder(spec: str | Path | None = None, confidence: float | None = None) -> FaceFinder:
+def load_face_finder(spec: str | Path | None = None, confidence: float | None = None,
+                     min_face: float | None = None) -> FaceFinder:
     """`yunet` (the default) or `ssd` for the shipped detectors; else a path: a YuNet .onnx file, an SSD
-    .caffemodel, or a folder holding either."""
+    .caffemodel, or a folder holding either. `min_face`: the smallest face side, in frame pixels, that YuNet
+    must find (None: every face it can, at the frame's own size); the SSD always looks at 300x300."""
     kind = face_finder_kind(spec)
     path = None if spec in (None, *DETECTORS) else Path(spec)
     if kind == "yunet":
-        return YuNetFaceFinder(path / YUNET if path and path.is_dir() else path, confidence)
+        return YuNetFaceFinder(path / YUNET if path and path.is_dir() else path, confidence, min_face)
     return SSDFaceFinder(path.parent if path and path.is_file() else path, confidence)

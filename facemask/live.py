@@ -27,6 +27,7 @@ import numpy as np
 
 from .detector import Face
 from .events import wall_time
+from .images import shrink
 from .labels import CLASSES, compliance
 from .stream import redact
 
@@ -85,7 +86,7 @@ def encode_jpeg(frame: np.ndarray, max_width: int, quality: int = JPEG_QUALITY) 
     """The frame as a JPEG no wider than `max_width`."""
     h, w = frame.shape[:2]
     if w > max_width:
-        frame = cv2.resize(frame, (max_width, round(h * max_width / w)), interpolation=cv2.INTER_AREA)
+        frame = shrink(frame, (max_width, max(1, round(h * max_width / w))))
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")

@@ -18,24 +18,33 @@ def face_text(face: Face) -> str:
     return text if face.track_id is None else f"#{face.track_id} {text}"
 
 
+def zoom(frame: np.ndarray) -> float:
+    """How much larger than on a 720-line frame text and lines are drawn (never smaller), so that a 4K frame
+    shown on a screen or scaled down for the dashboard reads like a 720p one."""
+    return max(1.0, min(frame.shape[:2]) / 720)
+
+
 def draw_faces(frame: np.ndarray, faces: list[Face]) -> None:
+    z = zoom(frame)
+    size, line, pad = 0.5 * z, max(1, round(z)), round(4 * z)
     for face in faces:
         x1, y1, x2, y2 = face.box
         color = UNSURE_COLOR if face.unsure else COLORS[face.label]
         text = face_text(face)
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, 2)
-        (tw, th), base = cv2.getTextSize(text, FONT, 0.5, 1)
-        ty = y1 - 6 if y1 - th - base - 6 >= 0 else y2 + th + 6
-        tx = max(0, min(x1, frame.shape[1] - tw - 4))  # near the right edge, the label shifts left to stay whole
-        cv2.rectangle(frame, (tx, ty - th - 4), (tx + tw + 4, ty + base - 2), color, cv2.FILLED)
-        cv2.putText(frame, text, (tx + 2, ty - 2), FONT, 0.5, WHITE, 1, cv2.LINE_AA)
+        cv2.rectangle(frame, (x1, y1), (x2, y2), color, 2 * line)
+        (tw, th), base = cv2.getTextSize(text, FONT, size, line)
+        ty = y1 - pad - 2 if y1 - th - base - pad - 2 >= 0 else y2 + th + pad + 2
+        tx = max(0, min(x1, frame.shape[1] - tw - pad))  # near the right edge, the label shifts left to stay whole
+        cv2.rectangle(frame, (tx, ty - th - pad), (tx + tw + pad, ty + base - line - 1), color, cv2.FILLED)
+        cv2.putText(frame, text, (tx + pad // 2, ty - line - 1), FONT, size, WHITE, line, cv2.LINE_AA)
 
 
 def draw_fps(frame: np.ndarray, fps: float) -> None:
     """White on a black outline: readable on any background."""
-    text = f"FPS: {fps:.1f}"
-    cv2.putText(frame, text, (10, 22), FONT, 0.6, BLACK, 3, cv2.LINE_AA)
-    cv2.putText(frame, text, (10, 22), FONT, 0.6, WHITE, 1, cv2.LINE_AA)
+    z = zoom(frame)
+    text, at, line = f"FPS: {fps:.1f}", (round(10 * z), round(22 * z)), max(1, round(z))
+    cv2.putText(frame, text, at, FONT, 0.6 * z, BLACK, 3 * line, cv2.LINE_AA)
+    cv2.putText(frame, text, at, FONT, 0.6 * z, WHITE, line, cv2.LINE_AA)
 
 
 def tally_lines(faces: list[Face]) -> list[str]:
@@ -53,20 +62,24 @@ def tally_lines(faces: list[Face]) -> list[str]:
 def draw_tally(frame: np.ndarray, faces: list[Face]) -> None:
     """The tally in the top right corner, on a darkened panel (FPS is top left)."""
     lines = tally_lines(faces)
-    width = max(cv2.getTextSize(line, FONT, 0.5, 1)[0][0] for line in lines) + 16
-    height = 20 * len(lines) + 8
+    z = zoom(frame)
+    thick, step, margin = max(1, round(z)), round(20 * z), round(6 * z)
+    width = max(cv2.getTextSize(line, FONT, 0.5 * z, thick)[0][0] for line in lines) + round(16 * z)
+    height = step * len(lines) + round(8 * z)
     h, w = frame.shape[:2]
-    x1, y2 = max(0, w - width - 6), min(h, 6 + height)
-    panel = frame[6:y2, x1 : w - 6]
+    x1, y2 = max(0, w - width - margin), min(h, margin + height)
+    panel = frame[margin:y2, x1 : w - margin]
     panel[:] = panel // 3  # darken in place: cheaper than blending the whole frame
     for i, line in enumerate(lines):
-        cv2.putText(frame, line, (x1 + 8, 6 + 20 * (i + 1)), FONT, 0.5, WHITE, 1, cv2.LINE_AA)
+        cv2.putText(frame, line, (x1 + round(8 * z), margin + step * (i + 1)), FONT, 0.5 * z, WHITE, thick,
+                    cv2.LINE_AA)
 
 
 def draw_banner(frame: np.ndarray, text: str) -> None:
     """A red band across the bottom of the frame, for a fresh alert."""
-    h = frame.shape[0]
-    (_, th), _ = cv2.getTextSize(text, FONT, 0.7, 2)
-    top = max(0, h - th - 20)
+    h, z = frame.shape[0], zoom(frame)
+    thick = 2 * max(1, round(z))
+    (_, th), _ = cv2.getTextSize(text, FONT, 0.7 * z, thick)
+    top = max(0, h - th - round(20 * z))
     frame[top:h] = ALERT_RED
-    cv2.putText(frame, text, (10, h - 10), FONT, 0.7, WHITE, 2, cv2.LINE_AA)
+    cv2.putText(frame, text, (round(10 * z), h - round(10 * z)), FONT, 0.7 * z, WHITE, thick, cv2.LINE_AA)

@@ -7,6 +7,7 @@ so the face detector can run on every k-th frame only.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -14,6 +15,7 @@ import numpy as np
 
 from .faces import Box, clamp_box, iou
 from .labels import CLASSES
+from .scanning import Coverage
 
 FLOW_SCALE = 0.5  # optical flow on a half-size gray frame: precise enough for boxes, 4x cheaper
 CONFIDENT = 0.8  # a smoothed label at least this sure may skip some classifications
@@ -26,6 +28,7 @@ class Track:
     score: float
     history: deque  # the last class-probability vectors, newest last
     misses: int = 0
+    rare_miss: bool = False  # its last miss was by a pass that comes again only a cycle later (a tile)
     unclassified: int = 0  # detections since its crop last went through the classifier
     labels: list[str] = field(default_factory=list)  # label after each observation, for logs and counts
 
@@ -107,13 +110,19 @@ class Tracker:
             for track in self.match(boxes)
         ]
 
-    def update(self, boxes: list[tuple[Box, float]], probs: np.ndarray) -> None:
+    def update(self, boxes: list[tuple[Box, float]], probs: np.ndarray,
+               coverage: Sequence[Coverage] | None = None) -> None:
         """Take a detection frame's boxes and class probabilities, NaN rows for boxes left unclassified
-        (call follow() on the frame first)."""
+        (call follow() on the frame first). `coverage`: the faces the detector could have found this time
+        (None: all of them); a face it could not have found is not missed, and follows the flow until it can."""
         matched = self.match(boxes)
         for track in self.tracks:
-            if all(track is not m for m in matched):
+            if any(track is m for m in matched):
+                continue
+            seen = [c.every_time for c in coverage if c.sees(track.box)] if coverage is not None else [True]
+            if seen:
                 track.misses += 1
+                track.rare_miss = not any(seen)
         for track, (box, score), p in zip(matched, boxes, probs, strict=True):
             if track is not None:
                 track.box = self.box_alpha * np.array(box, float) + (1 - self.box_alpha) * track.box
@@ -148,8 +157,10 @@ class Tracker:
         return self.pop_ended()
 
     def visible(self) -> list[Track]:
-        """Tracks seen at the last detection; a missed one is kept a while, to resume its ID and labels."""
-        return [t for t in self.tracks if t.misses == 0]
+        """Tracks seen at the last detection that could see them; a missed one is kept a while, to resume its ID
+        and labels, and stays in view if the pass that missed it comes again only a cycle later (YuNet misses a
+        face near the least size now and then: it would vanish for the whole cycle)."""
+        return [t for t in self.tracks if t.misses == 0 or (t.misses == 1 and t.rare_miss)]
 
 
 def _corners(previous: np.ndarray, box: np.ndarray) -> np.ndarray | None:

@@ -106,14 +106,15 @@ def annotate(
 ) -> Iterator[tuple[np.ndarray, list[Face]]]:
     """Yield each frame with its faces. The face detector works one frame ahead on a second thread while this
     one classifies, tracks and draws, so both cores are busy; it runs on every `detect_every`-th frame only,
-    and boxes follow the optical flow in between."""
+    and boxes follow the optical flow in between, and while a large frame's small faces wait for their tile
+    (see scanning.py)."""
     clock = _Clock(summary or Summary())
 
-    def find(frame: np.ndarray) -> list:
+    def find(frame: np.ndarray, index: int) -> tuple:
         start = time.perf_counter()
-        boxes = detector.finder.find(frame)
+        found = detector.finder.scan(frame, index)
         clock("detect", start)
-        return boxes
+        return found
 
     pending: deque[tuple[np.ndarray, Future | None]] = deque()
     with ThreadPoolExecutor(1, thread_name_prefix="face-detector") as pool:
@@ -121,7 +122,7 @@ def annotate(
             frame = to_bgr8(raw)
             if frame is None:
                 continue
-            pending.append((frame, pool.submit(find, frame) if i % detect_every == 0 else None))
+            pending.append((frame, pool.submit(find, frame, i // detect_every) if i % detect_every == 0 else None))
             if len(pending) > 1:
                 yield _label(detector, tracker, *pending.popleft(), detect_every > 1, clock)
         while pending:
@@ -129,19 +130,18 @@ def annotate(
 
 
 def _label(detector, tracker: Tracker, frame, found: Future | None, use_flow: bool, clock) -> tuple:
+    boxes, coverage = found.result() if found is not None else (None, None)
     start = time.perf_counter()
-    if use_flow:
+    if use_flow or (coverage is not None and len(coverage) > 1):
         tracker.follow(frame)
         start = clock("track", start)
-    if found is not None:
-        boxes = found.result()
-        start = time.perf_counter()
+    if boxes is not None:
         todo = [i for i, needed in enumerate(tracker.needs_classifying(boxes)) if needed]
         probs = np.full((len(boxes), len(CLASSES)), np.nan, np.float32)
         if todo:
             probs[todo] = detector.classify([crop_box(frame, boxes[i][0]) for i in todo])
         start = clock("classify", start)
-        tracker.update(boxes, probs)
+        tracker.update(boxes, probs, coverage)
     h, w = frame.shape[:2]
     faces = []
     for track in tracker.visible():

@@ -25,7 +25,7 @@ from conftest import Script, read_frames, scene, write_video
 
 from facemask.cli import serve_address, video_main
 from facemask.detector import Face
-from facemask.live import THUMB_WIDTH, LiveCopy, LiveState
+from facemask.live import MAX_WIDTH, THUMB_WIDTH, LiveCopy, LiveState, encode_jpeg
 
 pytest.importorskip("starlette", reason="the dashboard extra is not installed")
 pytest.importorskip("uvicorn", reason="the dashboard extra is not installed")
@@ -527,3 +527,14 @@ def test_the_page_picks_one_of_several_streams_in_a_real_browser(browser):
         stop.set()
         feeder.join(5)
         dashboard.stop()
+
+
+@pytest.mark.parametrize("size", [(3840, 2160), (1280, 720), (640, 480)])
+def test_the_page_gets_frames_no_wider_than_its_cap_whatever_the_camera_gives(size):
+    width, height = size
+    frame = np.zeros((height, width, 3), np.uint8)
+    cv2.rectangle(frame, (width // 4, height // 4), (width // 2, height // 2), (0, 200, 0), -1)
+    page = cv2.imdecode(np.frombuffer(encode_jpeg(frame, MAX_WIDTH), np.uint8), cv2.IMREAD_COLOR)
+    expected = min(width, MAX_WIDTH)
+    assert page.shape == (round(height * expected / width), expected, 3)
+    assert page[page.shape[0] * 3 // 8, page.shape[1] * 3 // 8, 1] > 150  # the picture, scaled, not cropped

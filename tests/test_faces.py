@@ -105,7 +105,7 @@ def test_a_face_filling_a_1080p_frame_is_found_by_the_downscaled_pass(monkeypatc
     finder = YuNetFaceFinder()
     (box, score), = finder.find(frame)
     assert box[3] - box[1] > 800 and score > 0.9
-    monkeypatch.setattr(faces, "yunet_scales", lambda w, h: [1.0])  # the frame's own size only
+    monkeypatch.setattr(faces, "yunet_scales", lambda w, h, finest: [finest])  # the frame's own size only
     assert all(s < 0.9 for _, s in finder.find(frame))
 
 

@@ -17,7 +17,7 @@ from facemask.detector import UNSURE_BELOW, Face
 from facemask.errors import OutputError
 from facemask.events import CommandHook, EventLog, label_runs, ring_bell
 from facemask.monitor import Monitor, MonitorConfig
-from facemask.overlay import face_text, tally_lines
+from facemask.overlay import draw_faces, draw_tally, face_text, tally_lines
 from facemask.tracking import Tracker
 
 FPS = 10
@@ -317,3 +317,18 @@ def test_a_snapshot_that_cannot_be_written_is_warned_and_ends_the_run_with_statu
                                             "(the alerts themselves were raised and logged)")
     alerts = [json.loads(line) for line in log.read_text().splitlines() if '"alert"' in line]
     assert len(alerts) == 1 and alerts[0]["snapshot"] is None
+
+
+@pytest.mark.parametrize("draw", [draw_faces, draw_tally])
+def test_labels_on_a_4k_frame_are_drawn_as_large_as_on_a_720p_one_seen_at_the_same_size(draw):
+    """What is drawn grows with the frame, so that a 4K frame scaled down to a screen is as readable as 720p."""
+    def drawn_rows(width: int, height: int) -> int:
+        frame = np.full((height, width, 3), 128, np.uint8)
+        box = (width // 4, height // 4, width // 2, height // 2)
+        draw(frame, [Face(box, "with_mask", 0.97, MASK, 0.9, 3)])
+        changed = np.any(frame != 128, axis=2)
+        changed[box[1] : box[3] + 1, box[0] : box[2] + 1] = False  # the box itself
+        return int(changed.any(axis=1).sum())
+
+    small, large = drawn_rows(1280, 720), drawn_rows(3840, 2160)
+    assert 2.5 * small <= large <= 3.5 * small

@@ -29,6 +29,7 @@ from ..errors import FacemaskError, notice, printable, warn
 from ..files import write_json
 from ..live import LiveCopy
 from ..outputs import Input, Output, check_outputs
+from ..scanning import VIDEO_MIN_FACE
 from ..stream import redact
 from .work import Options, combine, expand, finish, is_complete, is_list, make_jobs, read_list, summary_lines
 
@@ -68,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
                    help="also write each video annotated (annotated.mp4) and annotated copies of photos")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (there are none when stderr is "
                    "not a terminal)")
-    model_arguments(p)
+    model_arguments(p, VIDEO_MIN_FACE)
     video = p.add_argument_group("video, as detect_mask_video.py has them")
     video.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
                        help="run the face detector on every K-th frame only; boxes follow the motion in between")
@@ -93,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> Options:
     return Options(args.model, args.face_detector, args.confidence, args.backend, args.detect_every, args.smooth,
                    args.reclassify_every, args.alert_after, args.reconnect, args.read_timeout, args.on_alert,
-                   args.annotate)
+                   args.annotate, args.min_face)
 
 
 def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -39,6 +39,7 @@ from ..interrupt import StopRequest
 from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
 from ..overlay import draw_faces
+from ..scanning import VIDEO_MIN_FACE
 from ..stream import frame_count, is_network, redact
 from ..video import run
 
@@ -70,13 +71,15 @@ class Options:
     read_timeout: float = 10.0
     on_alert: str | None = None
     annotate: bool = False
+    min_face: int | None = VIDEO_MIN_FACE
 
     def results_key(self) -> dict:
         """The options that change what a unit writes: a rerun with other ones redoes the unit."""
         return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout")}
 
     def load_detector(self, threads: int | None = None) -> MaskDetector:
-        return MaskDetector.load(self.model, self.face_detector, self.confidence, self.backend, threads)
+        return MaskDetector.load(self.model, self.face_detector, self.confidence, self.backend, threads,
+                                 self.min_face)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ def _load_detector(args: argparse.Namespace):
     from facemask.detector import MaskDetector
 
     if args.voc is not None:
-        return MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend)
+        return MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
+                                 min_face=args.min_face)
     from facemask.classifier import load_classifier
 
     return MaskDetector(None, load_classifier(args.model, args.backend))  # no face detector needed
