@@ -11,6 +11,7 @@ each frame, then runs each mode in a fresh process (bench.speed's child):
   detector    decoding plus YuNet at the frame's own size alone (min_face None: what ours did before)
   ours-ssd    the pipeline with --face-detector ssd
   decode      decoding alone
+  before      with --before DIR: ours as the checkout in DIR runs it (an earlier commit), writing the video
 `vs 640x480` is a mode's FPS over the same mode's at 640x480; `3 faces` the share of frames in which ours showed
 exactly the 3 faces.
 """
@@ -43,7 +44,11 @@ def main() -> None:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--model", default=str(ROOT / "models" / "mask_detector.h5"), help="Keras model; its .tflite "
                    "twin beside it is what ours uses")
+    p.add_argument("--before", type=Path, metavar="DIR",
+                   help="a checkout of an earlier commit (git worktree add DIR COMMIT): adds the mode 'before'")
     args = p.parse_args()
+    if args.before:
+        args.modes.append("before")
 
     print(f"{os.cpu_count()} CPUs; {args.frames} frames a video, 3 people each a third of the frame wide\n")
     print("| size | mode | FPS | vs 640x480 | 3 faces | ms/frame: decode, detect, classify, track, draw, encode "
@@ -57,8 +62,11 @@ def main() -> None:
             runs: dict[str, list[dict]] = {mode: [] for mode in args.modes}
             for _ in range(args.rounds):
                 for mode in args.modes:
-                    out = workdir / "out.mp4" if mode == "ours-write" else None
-                    runs[mode].append(measure(mode.replace("-write", ""), video, args.model, out))
+                    out = workdir / "out.mp4" if mode in ("ours-write", "before") else None
+                    if mode == "before":
+                        runs[mode].append(measure("ours", video, args.model, out, args.before))
+                    else:
+                        runs[mode].append(measure(mode.replace("-write", ""), video, args.model, out))
             for mode, results in runs.items():
                 r = sorted(results, key=lambda x: x["fps"])[len(results) // 2]
                 base.setdefault(mode, r["fps"])

@@ -121,11 +121,11 @@ def child(mode: str, video: str, model: str, out: str | None) -> dict:
     return {"frames": frames, "fps": frames / (time.perf_counter() - t0), "first_frame_s": first}
 
 
-def measure(mode: str, video: Path, model: str, out: Path | None) -> dict:
-    """Run one mode in a fresh process and add its peak memory."""
+def measure(mode: str, video: Path, model: str, out: Path | None, root: Path = ROOT) -> dict:
+    """Run one mode in a fresh process (with the code of the checkout at `root`) and add its peak memory."""
     cmd = [sys.executable, "-m", "bench.speed", "--child", mode, "--video", str(video), "--model", model,
            *(["--out", str(out)] if out else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# The shorter side, in YuNet's input, from which it finds faces about as well as larger ones (bench/face_size.py,
-# docs/detector.md): the scale is chosen so that a face of `min_face` px lands there.
-RELIABLE_SIDE = 32
-# The --min-face of video: faces under 32 px are too small to tell (detector.UNSURE_BELOW); a little above
-# that, so that a large frame's tiles are few enough to cycle within a second or two (docs/detector.md).
-VIDEO_MIN_FACE = 40
+# The shorter side, in YuNet's input, at the knee of its recall (bench/face_size.py, docs/detector.md): from 24 px
+# it finds 0.82 of faces, from 32 px 0.90 (0.93 at most); below 24 px its recall falls fast. The scale is chosen
+# so that a face of `min_face` px lands there.
+RELIABLE_SIDE = 24
+# The --min-face of video: the least face the classifier can label (smaller ones are "too small to tell").
+VIDEO_MIN_FACE = 32
 FRAME_PIXELS = 640 * 480  # YuNet's input per frame at most, beyond the passes for faces larger than YuNet's range
 COARSE_PIXELS = FRAME_PIXELS // 2  # of which the whole-frame pass, when the rest goes to a tile
 TILE_SIDE = round(math.sqrt(FRAME_PIXELS // 2))  # px in YuNet's input

@@ -28,7 +28,7 @@ class Track:
     score: float
     history: deque  # the last class-probability vectors, newest last
     misses: int = 0
-    rare_miss: bool = False  # its last miss was by a pass that comes again only a cycle later (a tile)
+    hidden: bool = False  # missed by a pass that comes every time since it was last seen
     unclassified: int = 0  # detections since its crop last went through the classifier
     labels: list[str] = field(default_factory=list)  # label after each observation, for logs and counts
 
@@ -122,7 +122,7 @@ class Tracker:
             seen = [c.every_time for c in coverage if c.sees(track.box)] if coverage is not None else [True]
             if seen:
                 track.misses += 1
-                track.rare_miss = not any(seen)
+                track.hidden |= any(seen)
         for track, (box, score), p in zip(matched, boxes, probs, strict=True):
             if track is not None:
                 track.box = self.box_alpha * np.array(box, float) + (1 - self.box_alpha) * track.box
@@ -142,7 +142,7 @@ class Tracker:
             track.history.append(probs)
             track.unclassified = 0
         track.score = score
-        track.misses = 0
+        track.misses, track.hidden = 0, False
         track.labels.append(track.label)
 
     def pop_ended(self) -> list[Track]:
@@ -157,10 +157,10 @@ class Tracker:
         return self.pop_ended()
 
     def visible(self) -> list[Track]:
-        """Tracks seen at the last detection that could see them; a missed one is kept a while, to resume its ID
-        and labels, and stays in view if the pass that missed it comes again only a cycle later (YuNet misses a
-        face near the least size now and then: it would vanish for the whole cycle)."""
-        return [t for t in self.tracks if t.misses == 0 or (t.misses == 1 and t.rare_miss)]
+        """Tracks seen at the last detection that could see them. One that a pass coming every time missed is
+        kept a while out of view, to resume its ID and labels; one that only tiles missed stays in view until it
+        ends: a tile comes again a cycle later, and YuNet misses a face near the least size now and then."""
+        return [t for t in self.tracks if not t.hidden]
 
 
 def _corners(previous: np.ndarray, box: np.ndarray) -> np.ndarray | None:

@@ -9,12 +9,14 @@ from conftest import GRACE_HOPPER
 
 from facemask import MaskDetector
 from facemask.classifier import load_classifier
+from facemask.detector import UNSURE_BELOW
 from facemask.faces import YuNetFaceFinder
 from facemask.scanning import (
     COARSE_PIXELS,
     FRAME_PIXELS,
     RELIABLE_SIDE,
     TILE_SIDE,
+    VIDEO_MIN_FACE,
     Coverage,
     detection_scale,
     plan_scan,
@@ -23,6 +25,10 @@ from facemask.tracking import Tracker
 from facemask.video import annotate
 
 A = np.array([0.8, 0.1, 0.1])
+
+
+def test_video_looks_for_the_least_face_the_classifier_can_label():
+    assert VIDEO_MIN_FACE == UNSURE_BELOW
 
 
 def test_the_detection_scale_puts_a_face_of_min_face_px_at_the_reliable_size():
@@ -122,7 +128,7 @@ def test_the_fine_tiles_find_a_small_face_the_coarse_pass_cannot_and_the_tracker
     frame = frame_with_small_faces((1920, 1080), 44, (1400, 700))
     finder = YuNetFaceFinder(min_face=40)
     plan = plan_scan(1920, 1080, 40)
-    assert RELIABLE_SIDE / plan.coarse > 100  # the coarse pass is not sure to find faces under 100 px...
+    assert RELIABLE_SIDE / plan.coarse > 80  # the coarse pass is not sure to find faces under 80 px...
     assert finder._merge(finder._passes(frame, [plan.coarse]), 1920, 1080) == []  # ...and misses this one
     detector = MaskDetector(finder, load_classifier(color_model, "keras"))
     frames = (frame for _ in range(len(plan.tiles) + 20))
@@ -142,24 +148,24 @@ def test_a_followed_face_no_pass_could_see_is_not_missed():
     assert tracker.visible() == [] and len(tracker.ended) == 1
 
 
-def test_a_face_one_tile_missed_stays_in_view_until_the_next_tile_misses_it_too():
+def test_a_face_only_tiles_missed_stays_in_view_until_it_ends():
     tracker = Tracker(max_misses=2)
     tracker.update([((1000, 500, 1040, 540), 0.9)], A[None])
     tile = Coverage((900, 400, 1300, 800), every_time=False)
+    for _ in range(2):  # a tile comes again only a cycle later: no flicker for whole cycles
+        tracker.update([], np.zeros((0, 3)), [tile])
+        assert len(tracker.visible()) == 1
     tracker.update([], np.zeros((0, 3)), [tile])
-    assert len(tracker.visible()) == 1  # a tile comes again only a cycle later: no flicker for a whole cycle
-    tracker.update([], np.zeros((0, 3)), [tile])
-    assert tracker.visible() == [] and tracker.ended == []
-    tracker.update([((1002, 500, 1042, 540), 0.9)], A[None], [tile])
-    assert len(tracker.visible()) == 1
+    assert tracker.visible() == [] and len(tracker.ended) == 1
+    tracker.update([((1000, 500, 1040, 540), 0.9)], A[None], [tile])
     tracker.update([], np.zeros((0, 3)), [Coverage((0, 0, 1920, 1080))])  # a pass that comes every time
-    assert tracker.visible() == []
+    assert tracker.visible() == [] and len(tracker.tracks) == 1
+    tracker.update([], np.zeros((0, 3)), [tile])
+    assert tracker.visible() == []  # out of view until found again
 
 
 def test_the_tile_cycle_at_4k_is_bounded():
     """The fine tiles of a 4K frame at the video default come round within a few seconds at 30 FPS."""
-    from facemask.scanning import VIDEO_MIN_FACE
-
     tiles = len(plan_scan(3840, 2160, VIDEO_MIN_FACE).tiles)
     whole = 3840 * 2160 * detection_scale(VIDEO_MIN_FACE) ** 2 / (FRAME_PIXELS / 2)
     assert whole < tiles < 3 * whole
