@@ -319,7 +319,7 @@ def face_detector_arguments(p: argparse.ArgumentParser, least_face: int | None =
                    help="the smallest face, its shorter side in the frame's pixels, that YuNet must find; it looks "
                         "at the frame no finer than that needs (on video: the whole frame coarsely every frame, "
                         "tiles of it finely in turn, so a large frame costs about what a small one does). "
-                        "0: every face it can find, at the frame's own size. The SSD ignores it")
+                        "0: every face it can find at the frame's own size. The SSD ignores it")
 
 
 def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -85,6 +85,16 @@ class Tracker:
             if shift is not None:
                 track.box += np.tile(shift / FLOW_SCALE, 2)
 
+    def waiting(self, coverage: Sequence[Coverage]) -> bool:
+        """Whether some face is out of reach of the passes that come every time: it waits for its tile and
+        follows the flow meanwhile."""
+        every_time = [c for c in coverage if c.every_time]
+        return any(not any(c.sees(t.box) for c in every_time) for t in self.tracks)
+
+    def rest(self) -> None:
+        """No flow this frame: the next follow() starts afresh instead of measuring motion across the gap."""
+        self._gray = None
+
     def match(self, boxes: list[tuple[Box, float]]) -> list[Track | None]:
         """The track each detected box continues (None for a new face): greedily by overlap, best first."""
         pairs = sorted(

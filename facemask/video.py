@@ -132,9 +132,11 @@ def annotate(
 def _label(detector, tracker: Tracker, frame, found: Future | None, use_flow: bool, clock) -> tuple:
     boxes, coverage = found.result() if found is not None else (None, None)
     start = time.perf_counter()
-    if use_flow or (coverage is not None and len(coverage) > 1):
+    if use_flow or (coverage is not None and tracker.waiting(coverage)):
         tracker.follow(frame)
         start = clock("track", start)
+    else:
+        tracker.rest()
     if boxes is not None:
         todo = [i for i, needed in enumerate(tracker.needs_classifying(boxes)) if needed]
         probs = np.full((len(boxes), len(CLASSES)), np.nan, np.float32)

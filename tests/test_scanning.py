@@ -169,3 +169,12 @@ def test_the_tile_cycle_at_4k_is_bounded():
     tiles = len(plan_scan(3840, 2160, VIDEO_MIN_FACE).tiles)
     whole = 3840 * 2160 * detection_scale(VIDEO_MIN_FACE) ** 2 / (FRAME_PIXELS / 2)
     assert whole < tiles < 3 * whole
+
+
+def test_only_faces_waiting_for_their_tile_need_the_optical_flow():
+    tracker = Tracker()
+    coverage = [Coverage((0, 0, 1920, 1080), smallest=88), Coverage((0, 0, 400, 400), every_time=False)]
+    tracker.update([((500, 500, 700, 700), 0.9)], A[None])
+    assert not tracker.waiting(coverage)  # the pass over the whole frame finds it every frame
+    tracker.update([((500, 500, 700, 700), 0.9), ((100, 100, 140, 140), 0.9)], np.stack([A, A]))
+    assert tracker.waiting(coverage)
