@@ -102,8 +102,7 @@ class FaceFinder(ABC):
     def scan(self, frame: np.ndarray, index: int) -> tuple[list[Detection], list[Coverage]]:
         """The faces of the `index`-th detection of a video, and which faces each pass could have seen: a
         detector that looks at the whole frame every time sees every face."""
-        h, w = frame.shape[:2]
-        return self.find(frame), [Coverage((0, 0, w, h))]
+        return self.find(frame), [Coverage()]
 
 
 def _check_hash(path: Path, expected: str, what: str) -> None:
@@ -290,7 +289,7 @@ class YuNetFaceFinder(FaceFinder):
         """The coarse pass over the whole frame and, where `min_face` needs it, the `index`-th fine tile in turn."""
         h, w = frame.shape[:2]
         if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
-            return [], [Coverage((0, 0, w, h))]
+            return [], [Coverage()]
         if self._plan is None or (self._plan.width, self._plan.height) != (w, h):
             self._plan = plan_scan(w, h, self.min_face)
         plan = self._plan

@@ -26,6 +26,7 @@ LEVEL_STEP = 2.0  # the largest change of scale from one level of tiles to the n
 EDGE = 2  # px: a face this close to a tile's inner edge may be cut by it; a neighbouring tile holds it whole
 
 Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in the frame's pixels
+EVERYWHERE = (-math.inf, -math.inf, math.inf, math.inf)
 
 
 def detection_scale(min_face: float | None) -> float:
@@ -37,10 +38,11 @@ def detection_scale(min_face: float | None) -> float:
 @dataclass(frozen=True)
 class Coverage:
     """The faces one pass could have found: wholly inside `region`, with a shorter side from `smallest` up to
-    (not including) `largest` px. `every_time`: whether the pass comes again at the next detection (a tile
-    comes again a cycle later)."""
+    (not including) `largest` px. A region reaches past the frame's edges where the pass does (a face leaving
+    the frame is still seen, and missed). `every_time`: whether the pass comes again at the next detection (a
+    tile comes again a cycle later)."""
 
-    region: Region
+    region: tuple[float, float, float, float] = EVERYWHERE
     smallest: float = 0.0
     largest: float = math.inf
     every_time: bool = True
@@ -84,7 +86,7 @@ class ScanPlan:
     @property
     def coverage(self) -> Coverage:
         """What the whole-frame pass is sure to find: every face, unless tiles look for the smaller ones."""
-        return Coverage((0, 0, self.width, self.height), RELIABLE_SIDE / self.coarse if self.tiles else 0.0)
+        return Coverage(EVERYWHERE, RELIABLE_SIDE / self.coarse if self.tiles else 0.0)
 
 
 def _starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -116,6 +118,8 @@ def plan_scan(width: int, height: int, min_face: float | None) -> ScanPlan:
         for y in _starts(height, th, largest):
             for x in _starts(width, tw, largest):
                 region = (x, y, x + tw, y + th)
-                tiles.append(Tile(region, scale, largest, Coverage(region, smallest, largest, every_time=False)))
+                reach = (x or -math.inf, y or -math.inf, math.inf if x + tw == width else x + tw,
+                         math.inf if y + th == height else y + th)
+                tiles.append(Tile(region, scale, largest, Coverage(reach, smallest, largest, every_time=False)))
         previous = scale
     return ScanPlan(width, height, coarse, tuple(tiles))

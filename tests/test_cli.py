@@ -199,6 +199,22 @@ def test_video_rejects_bad_arguments(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["-1", "abc", "1e9", "100001", "3.5", ""])
+@pytest.mark.parametrize("script", ["video", "image", "batch"])
+def test_min_face_refuses_what_is_no_face_size_before_anything_runs(script, value, tmp_path, capsys):
+    from facemask.batch.cli import main as batch_main
+    from facemask.cli import image_main
+
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), np.zeros((64, 64, 3), np.uint8))
+    main, argv = {"video": (video_main, ["--no-display"]), "image": (image_main, ["--image", str(photo)]),
+                  "batch": (batch_main, [str(photo), "--out", str(tmp_path / "out")])}[script]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, f"--min-face={value}"])
+    assert e.value.code == 2 and "--min-face" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_explains_every_flag():
     for main in (train_main, video_main):
         with pytest.raises(SystemExit) as e:

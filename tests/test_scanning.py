@@ -178,3 +178,12 @@ def test_only_faces_waiting_for_their_tile_need_the_optical_flow():
     assert not tracker.waiting(coverage)  # the pass over the whole frame finds it every frame
     tracker.update([((500, 500, 700, 700), 0.9), ((100, 100, 140, 140), 0.9)], np.stack([A, A]))
     assert tracker.waiting(coverage)
+
+
+def test_a_small_face_leaving_a_large_frame_is_missed_by_the_tiles_and_ends():
+    plan = plan_scan(1920, 1080, 32)
+    tracker = Tracker(max_misses=2)
+    tracker.update([((1890, 500, 1930, 540), 0.9)], A[None])  # its box reaches past the right edge
+    for i in range(3 * len(plan.tiles)):
+        tracker.update([], np.zeros((0, 3)), [plan.coverage, plan.tiles[i % len(plan.tiles)].coverage])
+    assert tracker.tracks == [] and len(tracker.ended) == 1
