@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError, require
+from .errors import ModelError, require, warn
 from .files import shipped
 from .labels import CLASSES, canonical_label
 
@@ -125,16 +125,42 @@ class Classifier:
         if not names or len(names) != num_outputs:
             raise ModelError(f"{path} has {num_outputs} outputs but its model card names {names}")
         self.order = _output_order(list(names), path)
+        self._warned = False
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Probabilities for each BGR crop, as a (N, 3) float32 array in CLASSES order."""
+        """Probabilities for each BGR crop, as a (N, 3) float32 array in CLASSES order; a NaN row where the
+        model gave no probabilities (NaN, infinite, negative, or not summing to 1), with one warning a run."""
         probs = np.zeros((len(crops), len(CLASSES)), np.float32)
         if crops:
             probs[:, self.order] = self._predict(prepare_crops(crops))
+        bad = ~_probabilities(probs)
+        if bad.any():
+            probs[bad] = np.nan
+            if not self._warned:
+                warn(f"the model {self.path.name} gave no probabilities for {int(bad.sum())} face(s) "
+                     "(NaN or out of range): they are left unlabelled")
+                self._warned = True
         return probs
+
+    def check(self) -> None:
+        """Refuse a model that gives no probabilities for a plain face-sized crop: a damaged file, or weights
+        that overflowed in training, would otherwise label every face with confidence NaN."""
+        crop = np.full((INPUT_SIZE, INPUT_SIZE, 3), 128, np.uint8)
+        probs = np.zeros((1, len(CLASSES)), np.float32)
+        probs[:, self.order] = self._predict(prepare_crops([crop]))
+        if not _probabilities(probs).all():
+            raise ModelError(f"the model {self.path} gives no probabilities for a plain crop ({probs[0]}): "
+                             "it is damaged or did not train")
+
+
+def _probabilities(probs: np.ndarray) -> np.ndarray:
+    """Which rows are probabilities: finite, 0 to 1, summing to 1."""
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(probs).all(axis=1)
+        return finite & (probs >= -1e-6).all(axis=1) & (np.abs(probs.sum(axis=1) - 1) < 1e-3)
 
 
 class KerasClassifier(Classifier):
@@ -210,4 +236,6 @@ def load_classifier(path: str | Path | None = None, backend: str = "auto", threa
         path = path.with_suffix(".tflite")
     if not path.is_file():
         raise ModelError(f"model not found: {path} (train one with train_mask_detector.py)")
-    return TFLiteClassifier(path, threads) if backend == "tflite" else KerasClassifier(path)
+    classifier = TFLiteClassifier(path, threads) if backend == "tflite" else KerasClassifier(path)
+    classifier.check()
+    return classifier

@@ -8,6 +8,7 @@ import functools
 import logging
 import math
 import os
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
 from .errors import FacemaskError, OutputError, SourceError, notice, printable, require, warn
+from .events import SERVE_TOKEN_ENV
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import StopRequest, exit_status, interrupt_for, sigterm_as_exception
 from .live import LiveState
 from .outputs import Input, Output, check_outputs
 from .scanning import VIDEO_MIN_FACE
+from .stream import local_files
 
 
 def run_command(main, args) -> int:
@@ -78,7 +81,6 @@ def command_parser(name: str, description: str) -> argparse.ArgumentParser:
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
-SERVE_TOKEN_ENV = "FACEMASK_SERVE_TOKEN"  # the --serve-token default, out of the process list
 DAY = 86400.0  # seconds: the most any waiting flag takes
 
 
@@ -405,7 +407,9 @@ def serve_arguments(p: argparse.ArgumentParser, running: str, ended: str) -> Non
                      help="require this token on every request to the dashboard, as the header 'Authorization: "
                           "Bearer TOKEN' or as ?token=TOKEN in the address (open the page as "
                           f"http://HOST:PORT/?token=TOKEN); default: the {SERVE_TOKEN_ENV} environment "
-                          "variable, which other users of the machine cannot read in the process list")
+                          "variable, which other users of the machine cannot read in the process list; without "
+                          "either, a dashboard open to the network makes a token for the run and prints its "
+                          "address with it")
     web.add_argument("--serve-fps", type=float_range(0.0, 60.0, low_included=False), default=10.0, metavar="N",
                      help="at most N frames a second encoded for the page, and only while someone watches, so "
                           "that watching never slows the detector")
@@ -439,17 +443,21 @@ def start_dashboard(args: argparse.Namespace, make_lives: Callable[[], list]):
         from .dashboard import Dashboard, is_loopback
 
         host, port = args.serve
+        made = not args.serve_token and not is_loopback(host)
+        if made:  # as Jupyter does: a page open to the network, and to DNS rebinding, is never open to all
+            args.serve_token = secrets.token_urlsafe(24)
         dashboard = Dashboard(lives, host, port, args.serve_token)
     except BaseException:
         for live in lives:
             live.close()
         raise
     dashboard.start()
-    notice(f"dashboard: {dashboard.url}" + ("?token=..." if args.serve_token else ""))
+    token = f"?token={args.serve_token}" if made else "?token=..." if args.serve_token else ""
+    notice(f"dashboard: {dashboard.url}{token}")
     if not is_loopback(host):
         warn(f"the dashboard listens on {host}, reachable from other machines"
-             + ("" if args.serve_token else ", without a token: anyone who can reach it sees the video "
-                f"(set --serve-token or {SERVE_TOKEN_ENV})"))
+             + (f"; it asks for a token made for this run (set --serve-token or {SERVE_TOKEN_ENV} to choose "
+                "one)" if made else ""))
     return dashboard
 
 
@@ -496,14 +504,13 @@ def _video(args) -> None:
 
 def _video_inputs(args: argparse.Namespace) -> list[Input]:
     inputs = model_inputs("--model", args.model)
-    if args.video and "://" not in args.video:
-        inputs.append(Input("--video", args.video))
+    inputs += [Input("--video", path) for path in local_files(args.video or args.camera)]
     inputs += face_detector_inputs(args.face_detector)
     return inputs
 
 
 def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.video and "://" not in args.video:
+    if args.video and "://" not in args.video and not args.video.lower().startswith("file:"):
         _check_input_file(parser, "--video", args.video, "a video file")
     check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):

@@ -35,9 +35,12 @@ class Face:
 
 
 def label_faces(boxes: list[tuple[Box, float]], probs: np.ndarray) -> list[Face]:
-    """Pair each box with its class probabilities and the winning label."""
+    """Pair each box with its class probabilities and the winning label; a box whose crop got no probabilities
+    (a NaN row) is left out."""
     faces = []
     for (box, score), p in zip(boxes, probs, strict=True):
+        if not np.isfinite(p).all():
+            continue
         best = int(np.argmax(p))
         faces.append(Face(box, CLASSES[best], float(p[best]), p, score))
     return faces

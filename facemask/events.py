@@ -23,6 +23,9 @@ from typing import TextIO
 from .errors import OutputError, warn
 from .files import check_regular
 
+SERVE_TOKEN_ENV = "FACEMASK_SERVE_TOKEN"  # the dashboard's token, kept out of the process list
+SECRET_ENVIRONMENT = (SERVE_TOKEN_ENV,)  # never handed to --on-alert commands
+POLL = 0.05  # seconds between looks at a running --on-alert command
 COMMAND_TIMEOUT = 30.0  # seconds an --on-alert command may run before it is killed
 EXIT_GRACE = 5.0  # seconds the end of a run waits, in all, for --on-alert commands running or queued
 KILL_WAIT = 2.0  # seconds to wait for the thread of commands once they are killed
@@ -79,9 +82,12 @@ class CommandHook:
     own: a slow or hanging command delays the next command, never a frame. A failure is one warning line.
 
     Each command runs in a process group of its own, so that killing the group also ends whatever it started
-    (a `sleep` in a script, a pipeline): a command is killed as a whole after `timeout` seconds, and at
-    close() whatever is still running is killed and what is queued is dropped, so that the end of a run, or
-    SIGTERM, waits for the commands at most `grace` seconds however many alerts were queued."""
+    (a `sleep` in a script, a pipeline): what it leaves running in the background is ended with it, a command
+    is killed as a whole after `timeout` seconds, and at close() whatever is still running is killed and what
+    is queued is dropped, so that the end of a run, or SIGTERM, waits for the commands at most `grace` seconds
+    however many alerts were queued. A group is signalled only while its leader, our child, is not yet reaped:
+    until then no other process can be given its number. Commands get this process's environment without
+    its secrets (SECRET_ENVIRONMENT)."""
 
     def __init__(self, command: str, timeout: float = COMMAND_TIMEOUT):
         self.command = command
@@ -89,7 +95,7 @@ class CommandHook:
         self.events: queue.Queue = queue.Queue()
         self.dropped = 0  # events whose command had not started when time ran out
         self._deadline = math.inf  # monotonic time after which no command starts and a running one is killed
-        self._groups: set[int] = set()  # process groups started, killed at close()
+        self._running: set[int] = set()  # leaders of the process groups still running, not yet reaped
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name="on-alert", daemon=True)
         self.thread.start()
@@ -106,18 +112,25 @@ class CommandHook:
 
     def _run(self, event: dict) -> None:
         limit = min(self.timeout, self._deadline - time.monotonic())
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_ENVIRONMENT}
         try:
             with self._lock:
-                process = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, start_new_session=True)
-                self._groups.add(process.pid)
+                process = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, start_new_session=True,
+                                           env=env)
+                self._running.add(process.pid)
         except OSError as e:
             warn(f"--on-alert command could not start: {e}")
             return
-        try:
-            process.communicate((json.dumps(event) + "\n").encode(), timeout=limit)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):  # a command that does not read its input
+            process.stdin.write((json.dumps(event) + "\n").encode())
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        ended = _exited(process.pid, limit)
+        with self._lock:  # the leader is not reaped yet: the group is still ours to signal
             kill_group(process.pid)
-            process.wait()
+            self._running.discard(process.pid)
+        process.wait()
+        if not ended:
             if limit < self.timeout:
                 warn(f"--on-alert command killed at the end of the run: {self.command}")
             else:
@@ -144,9 +157,18 @@ class CommandHook:
 
     def _kill_all(self) -> None:
         with self._lock:
-            for group in self._groups:
+            for group in self._running:
                 kill_group(group)
-            self._groups.clear()
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for a child to exit, leaving it unreaped (its number stays taken)."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
 
 
 def kill_group(group: int) -> None:

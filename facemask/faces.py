@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import FacemaskError
-from .files import sha256, shipped
+from .files import opencv_path, sha256, shipped
 from .images import shrink
 from .scanning import Coverage, ScanPlan, detection_scale, plan_scan
 
@@ -160,7 +160,8 @@ class SSDFaceFinder(FaceFinder):
         super().__init__(confidence)
         proto, model = find_face_detector(folder)
         try:
-            self.net = cv2.dnn.readNetFromCaffe(str(proto), str(model))
+            with opencv_path(proto) as proto_name, opencv_path(model) as model_name:
+                self.net = cv2.dnn.readNetFromCaffe(proto_name, model_name)
         except cv2.error as e:
             raise FaceDetectorError(f"cannot load the face detector from {model}: {e}") from e
 
@@ -235,8 +236,8 @@ class YuNetFaceFinder(FaceFinder):
             if len(self.nets) >= MAX_NETS:
                 self.nets.clear()
             try:
-                self.nets[size] = cv2.FaceDetectorYN.create(str(self.path), "", size, self.confidence, YUNET_NMS,
-                                                            5000)
+                with opencv_path(self.path) as name:
+                    self.nets[size] = cv2.FaceDetectorYN.create(name, "", size, self.confidence, YUNET_NMS, 5000)
             except cv2.error as e:
                 raise FaceDetectorError(f"cannot load the face detector from {self.path}: not a YuNet ONNX "
                                         "model") from e

@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,13 +35,51 @@ def shown_path(path: str | Path) -> str:
         return str(path)
 
 
-def temp_path(path: Path) -> Path:
-    """A hidden name beside `path`, on the same file system so that os.replace is atomic.
+TEMP_PREFIX = ".facemask-"
+_STALE = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-.*\.tmp")
+_cleaned: set[Path] = set()
 
-    It keeps the suffix, since Keras and OpenCV pick the format from it.
-    """
+
+def temp_path(path: Path) -> Path:
+    """A new empty file of this process beside `path`, on the same file system so that os.replace is atomic.
+
+    It is created exclusively under a short random name: nothing planted in a folder others may write (a
+    symlink under a predictable name) is ever followed, and a `path` whose name takes all 255 bytes still
+    leaves room for it. It keeps a short suffix, since Keras and OpenCV pick the format from it, and this
+    process's ID, by which a later run removes what a killed one left (remove_stale_temps)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    remove_stale_temps(path.parent)
+    suffix = path.suffix if len(path.suffix) <= 16 else ""
+    fd, name = tempfile.mkstemp(suffix=".tmp" + suffix, prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def readable_text(text: str) -> str:
+    """`text` as valid UTF-8: a Linux file name may hold any bytes (caf\xe9.jpg), which a UTF-8 CSV cannot."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def opencv_path(path: str | Path) -> Iterator[str]:
+    """A name OpenCV can open `path` by while the block runs: the path itself, or, when it is no valid UTF-8
+    (legal on Linux; OpenCV's Python binding dies of a segmentation fault on it), a link to it under a plain
+    name in a private temporary folder. OpenCV keeps a file open once it has opened it."""
+    text = str(path)
+    if readable_text(text) == text:
+        yield text
+        return
+    folder = tempfile.mkdtemp(prefix="facemask-")
+    link = os.path.join(folder, "file" + readable_text(Path(text).suffix))
+    try:
+        os.symlink(os.path.abspath(text), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_regular(path: Path) -> None:
@@ -75,36 +115,53 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Remove the temporary files beside `path` left by runs that were killed (kill -9, a power cut) while
-    writing it: those whose process is gone. Returns what it removed."""
-    path = Path(path)
-    pattern = re.compile(rf"^\.+{re.escape(path.stem)}\.(\d+)\.tmp")
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temporary files in `folder` left by runs that were killed (kill -9, a power cut) while
+    writing there: those whose process is gone. Once per folder and process, since a folder of photos is
+    written thousands of times. Returns what it removed."""
+    folder = Path(folder)
+    if folder in _cleaned:
+        return []
+    _cleaned.add(folder)
     removed = []
     with contextlib.suppress(OSError):
-        for candidate in path.parent.iterdir():
-            match = pattern.match(candidate.name)
+        for candidate in folder.iterdir():
+            match = _STALE.match(candidate.name)
             if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
-                candidate.unlink(missing_ok=True)
-                removed.append(candidate)
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+                    removed.append(candidate)
     return removed
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, named: bool = False, new: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
 
-    A write that fails (a full disk, a folder gone read-only) leaves `path` as it was, removes the temporary
-    file and raises an OutputError naming `path`: the scripts print it as one line, not a traceback."""
-    path = write_target(Path(path))
-    check_regular(path)
+    `named`: the user named this file, so a symlink there is theirs and the file it points at is replaced.
+    Otherwise (a name the tool made up in a folder, where others may have planted a link) the rename replaces
+    whatever entry is there and never writes through it; `new`: nothing there is replaced at all, and an
+    OutputError says so. A write that fails (a full disk, a folder gone read-only) leaves `path` as it was,
+    removes the temporary file and raises an OutputError naming `path`: the scripts print it as one line,
+    not a traceback."""
+    path = write_target(Path(path)) if named else Path(path)
+    try:
+        planted = not named and path.is_symlink()
+    except OSError as e:  # a name too long, a folder that may not be looked into
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+    if not planted:
+        check_regular(path)
     try:
         tmp = temp_path(path)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     try:
         yield tmp
+        if new:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
         os.replace(tmp, path)
+    except FileExistsError as e:
+        raise OutputError(f"cannot write {path}: something is already there") from e
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     finally:

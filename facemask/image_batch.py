@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .detector import MaskDetector
 from .errors import ImageError, ImageTooLarge, warn
-from .files import atomic_path
+from .files import atomic_path, readable_text
 from .images import load_image, write_image
 from .interrupt import signal_of
 from .labels import counts_text
@@ -85,14 +85,16 @@ def read_or_warn(path: Path):
 
 def csv_cell(value: object) -> object:
     """A value as a CSV cell that a spreadsheet shows as text: a file named "=HYPERLINK(...).jpg" must not
-    become a formula in the user's spreadsheet, so such text gets a leading apostrophe (OWASP's advice)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    become a formula in the user's spreadsheet, so such text gets a leading apostrophe (OWASP's advice); a
+    name that is no valid UTF-8 is written with its odd bytes escaped."""
+    if not isinstance(value, str):
+        return value
+    value = readable_text(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def write_csv(path: str | Path, rows: list[tuple]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path, named=True) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_FIELDS)
         writer.writerows([csv_cell(v) for v in row] for row in rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import stat
 import struct
@@ -151,7 +152,11 @@ def decode_image(data: np.ndarray) -> np.ndarray | None:
                             f"{LIMITS.max_megapixels:g} megapixel limit", "--max-megapixels")
     try:
         image = cv2.imdecode(data, DECODE_FLAGS) if data.size else None
-    except cv2.error:
+    except cv2.error as e:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(e):
+            cap = int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30))
+            raise ImageTooLarge(f"more than {cap / 1e6:g} million pixels, OpenCV's limit (the environment variable "
+                                "OPENCV_IO_MAX_IMAGE_PIXELS)", "--max-megapixels") from e
         return None
     if image is None:
         return None
@@ -333,9 +338,11 @@ def find_images(path: str | Path, recursive: bool = False, exclude: str | Path |
     )
 
 
-def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int | None = None) -> None:
+def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int | None = None, named: bool = False,
+                new: bool = False) -> None:
     """Encode in the format the suffix names and replace `path` in one rename, once the file written decodes
-    to an image of the same size: a full disk leaves the previous file, never a half-written one.
+    to an image of the same size: a full disk leaves the previous file, never a half-written one. `named`
+    and `new` as for files.atomic_path.
 
     Encoding in memory also works for paths OpenCV's imwrite cannot open (non-ASCII names on Windows)."""
     path = Path(path)
@@ -346,7 +353,7 @@ def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int | None = 
         ok = False
     if not ok:
         raise FacemaskError(f"cannot encode an image as {path.suffix!r}: {path}")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, named, new) as tmp:
         tmp.write_bytes(data.tobytes())
         written = decode_image(np.fromfile(str(tmp), dtype=np.uint8))
         if written is None or written.shape[:2] != image.shape[:2]:

@@ -158,7 +158,7 @@ class Monitor:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.snapshots / f"alert-{stamp}-frame{index:06d}-track{track_id}.jpg"
         try:
-            write_image(path, frame)
+            write_image(path, frame, new=True)
         except FacemaskError as e:
             warn(str(e))
             self.unsaved_snapshots += 1

@@ -21,6 +21,8 @@ import queue
 import re
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError, SourceError, notice, warn
-from .files import check_regular, temp_path, write_target
+from .files import check_regular, opencv_path, readable_text, temp_path, write_target
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 READ_TIMEOUT = 10.0  # seconds a live source may go without a frame before it is reopened
@@ -37,6 +39,7 @@ MAX_BAD_READS = 30  # failed reads in a row after which a file counts as ended (
 DEFAULT_FPS = 30.0  # the frame rate assumed for a source that reports none
 MIN_FPS, MAX_FPS = 1e-3, 1000.0  # a reported frame rate outside these is a broken header, not a real rate
 MAX_FRAME_COUNT = 2**31  # a reported frame count above this is FFmpeg's "unknown", not a count
+MAX_FRAME_PIXELS = 8192 * 4320  # DCI 8K: a source with larger frames is refused (each frame is held several times)
 _END = object()
 _USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@", re.IGNORECASE)
 _PARAMETER = re.compile(r"([?&;])([^=&;#\s]+)=([^&;#\s]*)")
@@ -51,6 +54,23 @@ def is_network(source: int | str) -> bool:
     """A URL other than file://: opening and reading it may block, and a connection that drops is worth
     reopening."""
     return isinstance(source, str) and "://" in source and not source.lower().startswith("file:")
+
+
+def local_files(source: int | str) -> list[Path]:
+    """The local files a source may name, however spelled: a path, or a file: URL (file:///x, file:/x,
+    file://localhost/x, percent-encoded or not); none for a camera or a network stream. A file: URL gives both
+    readings, FFmpeg's (the text after "file:", as it is) and the URL standard's (decoded), so that an output
+    can be checked against whichever file the video is read from."""
+    if isinstance(source, int) or is_network(source):
+        return []
+    if not source.lower().startswith("file:"):
+        return [Path(source)]
+    raw = source[len("file:") :]
+    files = [Path(raw)] if raw else []
+    parsed = urllib.parse.urlparse(source)
+    if parsed.netloc.lower() in ("", "localhost") and parsed.path:
+        files.append(Path(urllib.request.url2pathname(parsed.path)))
+    return list(dict.fromkeys(files))
 
 
 def redact(text: str) -> str:
@@ -97,13 +117,23 @@ def open_capture(source: int | str, timeout: float | None = None) -> cv2.VideoCa
     """A camera index, a video file or a stream URL, opened; a SourceError that says which when it cannot be.
 
     For a network stream, `timeout` bounds how long opening it and each read may block."""
-    if timeout and is_network(source):
+    if isinstance(source, str) and readable_text(source) != source:
+        if is_network(source):
+            raise SourceError(f"cannot open the stream {source_name(source)}: its address is no valid UTF-8")
+        with opencv_path(local_files(source)[-1]) as name:
+            capture = cv2.VideoCapture(name)
+    elif timeout and is_network(source):
         ms = int(timeout * 1000)
         capture = cv2.VideoCapture(
             source, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
         )
     else:
         capture = cv2.VideoCapture(source)
+    width, height = (capture.get(p) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+    if capture.isOpened() and width * height > MAX_FRAME_PIXELS:
+        capture.release()
+        raise SourceError(f"{source_name(source)} has frames of {width:.0f}x{height:.0f} pixels, more than 8K "
+                          f"({MAX_FRAME_PIXELS / 1e6:.0f} million): each would take {width * height * 3 / 1e6:.0f} MB")
     if not capture.isOpened():
         capture.release()
         if isinstance(source, int):
@@ -376,7 +406,8 @@ class FrameWriter:
             self.tmp = temp_path(self.path)
         except OSError as e:
             raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from e
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), fps, self.size)
+        with opencv_path(self.tmp) as name:
+            self.writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*fourcc), fps, self.size)
         if not self.writer.isOpened():
             self.tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write {self.path}")
@@ -406,7 +437,8 @@ class FrameWriter:
     def _read_back(self) -> str | None:
         """Why the temporary file is not the whole video written, or None: its frame count and its last frame,
         which a file cut short by a full disk lacks."""
-        capture = cv2.VideoCapture(str(self.tmp))
+        with opencv_path(self.tmp) as name:
+            capture = cv2.VideoCapture(name)
         try:
             if not capture.isOpened():
                 return "the video written does not open"

@@ -573,7 +573,8 @@ def fuzz_outputs(fuzz: Fuzz, folder: Path) -> None:
         fuzz.check(f"write_text onto {name}", lambda p=path: write_text(p, "x"))
         fuzz.check(f"the event log onto {name}", lambda p=path: EventLog(p).close())
     after = kinds(paths)
-    for name in ("folder.jpg", "fifo.jpg", "link.jpg", "fifo_link.jpg", "loop.jpg", "folder_link"):
+    # A link under a name the tool writes is replaced, never written through: what it points at stays.
+    for name in ("folder.jpg", "fifo.jpg"):
         if after[name] != before[name]:
             fuzz.failures.append(f"{name} was replaced by a write")
 

@@ -13,7 +13,8 @@ import pytest
 from conftest import Script, frame_count, make_dataset, scene, write_video
 
 from facemask.classifier import load_classifier
-from facemask.files import remove_stale_temps
+from facemask.cli import video_main
+from facemask.files import TEMP_PREFIX, remove_stale_temps, write_text
 from facemask.train.model import export_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,14 +123,27 @@ def test_ctrl_c_during_detection_finishes_the_video_and_prints_the_summary(
     assert not temp_files(tmp_path)
 
 
-def test_temporary_files_of_killed_runs_are_removed_by_the_next_save(tmp_path):
+def test_temporary_files_of_killed_runs_are_removed_by_the_next_write_there(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    model = tmp_path / "m.h5"
-    left = [tmp_path / f".m.{dead.pid}.tmp.h5", tmp_path / f"..m.{dead.pid}.tmp.{dead.pid}.tmp.h5",
-            tmp_path / f".m.{dead.pid}.tmp.json"]
-    kept = [tmp_path / f".m.{os.getppid()}.tmp.h5", tmp_path / f".other.{dead.pid}.tmp.h5", model]
+    left = [tmp_path / f"{TEMP_PREFIX}{dead.pid}-k3j2.tmp.mp4", tmp_path / f"{TEMP_PREFIX}{dead.pid}-x.tmp.h5",
+            tmp_path / f"{TEMP_PREFIX}{dead.pid}-x.tmp.json"]
+    kept = [tmp_path / f"{TEMP_PREFIX}{os.getppid()}-a.tmp.h5", tmp_path / f".other.{dead.pid}.tmp.h5",
+            tmp_path / "m.h5"]
     for path in left + kept:
         path.write_bytes(b"x")
-    assert sorted(remove_stale_temps(model)) == sorted(left)
-    assert sorted(tmp_path.iterdir()) == sorted(kept)
+    write_text(tmp_path / "notes.txt", "any file written in the folder")
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, tmp_path / "notes.txt"])
+    assert remove_stale_temps(tmp_path) == []  # once a folder and process
+
+
+def test_a_rerun_removes_the_temporary_video_of_a_run_killed_with_sigkill(color_tflite, long_video, tmp_path):
+    out = tmp_path / "out.mp4"
+    argv = ["--video", str(long_video), "--output", str(out), "--no-display", "-m", str(color_tflite)]
+    script = Script("detect_mask_video.py", *argv)
+    script.wait_for(lambda: temp_files(tmp_path))
+    script.proc.kill()
+    script.proc.wait()
+    assert temp_files(tmp_path) and not out.exists()
+    assert video_main([*argv, "-q"]) == 0
+    assert temp_files(tmp_path) == [] and out.exists()

@@ -301,7 +301,7 @@ def test_bad_monitoring_arguments(argv, message, capsys):
 
 def test_a_snapshot_that_cannot_be_written_is_warned_and_ends_the_run_with_status_1(tmp_path, color_model,
                                                                                     monkeypatch):
-    def full_disk(path, image):
+    def full_disk(path, image, **kwargs):
         raise OutputError(f"cannot write {path}: No space left on device")
 
     monkeypatch.setattr("facemask.monitor.write_image", full_disk)

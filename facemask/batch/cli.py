@@ -30,7 +30,7 @@ from ..files import write_json
 from ..live import LiveCopy
 from ..outputs import Input, Output, check_outputs
 from ..scanning import VIDEO_MIN_FACE
-from ..stream import redact
+from ..stream import local_files, redact
 from .work import Options, combine, expand, finish, is_complete, is_list, make_jobs, read_list, summary_lines
 
 
@@ -116,8 +116,8 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(str(e))
     inputs = [*model_inputs("--model", args.model), *face_detector_inputs(args.face_detector)]
     inputs += [Input("INPUT", g) for g in given if is_list(g) or args.streams]
-    for source in (s for s in args.sources if isinstance(s, str) and "://" not in s):
-        inputs.append(Input("INPUT", source, recursive=args.recursive and Path(source).is_dir()))
+    for path in (p for s in args.sources for p in local_files(s)):
+        inputs.append(Input("INPUT", path, recursive=args.recursive and path.is_dir()))
     check_outputs(p, [Output("--out", args.out, folder=True)], inputs)
 
 

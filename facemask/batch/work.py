@@ -32,7 +32,7 @@ import cv2
 
 from ..detector import Face, MaskDetector
 from ..errors import FacemaskError, SourceError
-from ..files import atomic_path, write_json
+from ..files import atomic_path, opencv_path, write_json
 from ..image_batch import csv_cell, read_or_warn
 from ..images import IMAGE_SUFFIXES, find_images, write_image
 from ..interrupt import StopRequest
@@ -40,7 +40,7 @@ from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
 from ..overlay import draw_faces
 from ..scanning import VIDEO_MIN_FACE
-from ..stream import frame_count, is_network, redact
+from ..stream import frame_count, is_network, local_files, redact
 from ..video import run
 
 FACE_FIELDS = ("file", "frame", "time", "x1", "y1", "x2", "y2", "label", "confidence", "track", "face_score",
@@ -116,7 +116,8 @@ class Unit:
             return len(self.files)
         if is_network(self.source):
             return 0
-        capture = cv2.VideoCapture(self.source)
+        with opencv_path(local_files(self.source)[-1]) as name:
+            capture = cv2.VideoCapture(name)
         try:
             return frame_count(capture) if capture.isOpened() else 0
         finally:
@@ -143,17 +144,18 @@ def _stamp(path: str) -> tuple[int, int]:
 
 
 def folder_name(source: str) -> str:
-    """A readable, unique output folder name: the input's name, then a hash of its resolved path (a URL as
-    given) so that two inputs of the same name never share a folder, and the same input always finds its own."""
+    """A readable, unique output folder name: the input's name, then a hash of its resolved path (a URL with its
+    credentials hidden: nothing derived from a password may reach a file name) so that two inputs of the same
+    name never share a folder, and the same input always finds its own."""
     if "://" in source:
-        where = source
+        where = redact(source)
         name = re.sub(r"^[a-z][a-z0-9+.-]*://([^/@]*@)?", "", source, flags=re.IGNORECASE).split("?")[0]
         name = name.rstrip("/").replace("/", "_")
     else:
         where = str(Path(source).resolve())
         name = Path(where).stem or "input"
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "input"
-    return f"{name}-{hashlib.sha1(where.encode()).hexdigest()[:8]}"
+    return f"{name}-{hashlib.sha1(os.fsencode(where)).hexdigest()[:8]}"
 
 
 def read_list(path: Path) -> list[str]:

@@ -298,7 +298,7 @@ def save_model(model, path: str | Path, card: dict) -> Path:
     path = Path(path)
     if path.suffix not in (".h5", ".keras"):
         raise ModelError(f"model path must end in .h5 or .keras: {path}")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, named=True) as tmp:
         model.save(tmp)
     write_json(card_path(path), card)
     return path
@@ -311,6 +311,6 @@ def export_tflite(model, path: str | Path) -> Path:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints every traced tensor of the export
         data = converter.convert()
-    with atomic_path(Path(path)) as tmp:
+    with atomic_path(Path(path), named=True) as tmp:
         tmp.write_bytes(data)
     return Path(path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facemask.classifier import card_path
-from facemask.files import check_regular, remove_stale_temps, shown_path, temp_path
+from facemask.files import check_regular, shown_path, temp_path
 from facemask.interrupt import signals_held
 from facemask.labels import CLASSES
 from facemask.train.data import load_dataset, split_indices
@@ -81,7 +81,6 @@ def save_all(model, model_path: str | Path, card: dict, tflite: bool = True) -> 
     model_path = Path(model_path)
     for target in (model_path, card_path(model_path), model_path.with_suffix(".tflite")):
         check_regular(target)
-    remove_stale_temps(model_path)
     staged = temp_path(model_path)
     twin, staged_twin = model_path.with_suffix(".tflite"), staged.with_suffix(".tflite")
     moves = [(staged, model_path), (card_path(staged), card_path(model_path))]
