@@ -382,8 +382,10 @@ def video_parser() -> argparse.ArgumentParser:
                              "mask this long: video time for a file, the wall clock for a camera or stream")
     alerts.add_argument("--on-alert", metavar="CMD",
                         help="shell command to run on each alert, with the event as one JSON line on its stdin; "
-                             "it runs in the background and never slows the video (a failure is one warning). "
-                             "Each is killed, with whatever it started, after 30 s; at the end the run waits "
+                             "it runs in the background and never slows the video (a failure is one warning), "
+                             "without the dashboard's token in its environment. Each is killed, with whatever it "
+                             "started, after 30 s, and what it leaves in the background ends with it; at the end "
+                             "the run waits "
                              "for them 5 s at most, then kills them and drops the alerts not yet passed on")
     alerts.add_argument("--log", metavar="FILE",
                         help="append one JSON line per alert and per ended track (time, track ID, label "
@@ -551,7 +553,9 @@ def image_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-megapixels", type=float_range(0.0, 1e6, low_included=False), default=100.0,
                    metavar="MP",
                    help="skip, with a warning, an image whose header declares more than this many million pixels, "
-                        "before decoding it (a 100 kB PNG can declare 32000x32000: 3 GB once decoded)")
+                        "before decoding it (a 100 kB PNG can declare 32000x32000: 3 GB once decoded); OpenCV "
+                        "itself refuses more than the environment variable OPENCV_IO_MAX_IMAGE_PIXELS, 100 million "
+                        "unless set")
     model_arguments(p)
     return p
 
@@ -571,6 +575,9 @@ def _image(args) -> None:
         print(f"wrote {summary.images} annotated image(s) to {args.output}, faces to {args.csv}")
     if summary.interrupted:
         raise interrupt_for(summary.interrupted)
+    if summary.unwritten:
+        raise OutputError(f"{summary.unwritten} annotated copies could not be written to {args.output} (their faces "
+                          "are not in the CSV)")
     if not summary.images:
         raise FacemaskError(f"none of the {summary.unreadable} image(s) could be read")
 

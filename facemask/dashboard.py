@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import FacemaskError
 from .labels import CLASSES, compliance
@@ -46,6 +47,8 @@ SECURITY_HEADERS = [
      b"script-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
 ]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+REQUEST_SECONDS = 10.0  # the most a client may take to send one whole request
+MAX_CONNECTIONS = 64  # open at once; a connection past these is closed as soon as it is accepted
 
 
 def is_loopback(host: str) -> bool:
@@ -217,6 +220,51 @@ async def _mjpeg(live: Live):
                    + jpeg + b"\r\n")
 
 
+class _PromptHTTP(H11Protocol):
+    """uvicorn's HTTP/1.1, with a deadline for each whole request and a cap on open connections. uvicorn's own
+    timeout covers only the idle time between requests and starts again at every byte, so a client that sent
+    its headers a byte at a time held a connection, and a file descriptor the pipeline needs for its
+    snapshots, as long as it liked; a thousand such clients held them all."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if len(self.connections) > MAX_CONNECTIONS:
+            transport.close()
+            return
+        self._arm()
+
+    def handle_events(self) -> None:
+        before = self.cycle
+        super().handle_events()
+        if self.cycle is not before:  # a whole request came in: the app has it, however long it streams
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._disarm()
+            self._arm()  # the next request on this connection has the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(REQUEST_SECONDS, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 class Dashboard:
     """The web app served by uvicorn on a thread of its own, on a socket bound at once, so that an address in
     use fails before the run starts. uvicorn installs no signal handlers outside the main thread: Ctrl-C stays
@@ -238,8 +286,8 @@ class Dashboard:
         self.socket.setblocking(False)
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(create_app(self.lives, token, self.loopback), lifespan="off", log_config=None,
-                                log_level="warning", access_log=False, loop="asyncio", http="h11",
-                                timeout_graceful_shutdown=3, ws="none")
+                                log_level="warning", access_log=False, loop="asyncio", http=_PromptHTTP,
+                                timeout_graceful_shutdown=3, ws="none", limit_concurrency=MAX_CONNECTIONS)
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},

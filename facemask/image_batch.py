@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detector import MaskDetector
-from .errors import ImageError, ImageTooLarge, warn
+from .errors import ImageError, ImageTooLarge, OutputError, warn
 from .files import atomic_path, readable_text
 from .images import load_image, write_image
 from .interrupt import signal_of
@@ -24,6 +24,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet re
 class ImageSummary:
     images: int = 0  # read, detected and written
     unreadable: int = 0
+    unwritten: int = 0  # read, but the annotated copy could not be written: skipped
     without_faces: int = 0
     faces: Counter = field(default_factory=Counter)  # per class, of the faces big enough to tell
     unsure: int = 0  # faces too small to tell
@@ -31,7 +32,8 @@ class ImageSummary:
 
     def __str__(self) -> str:
         return (f"{self.images} images, faces: {counts_text(self.faces, self.unsure)}; "
-                f"{self.without_faces} image(s) without faces, {self.unreadable} unreadable")
+                f"{self.without_faces} image(s) without faces, {self.unreadable} unreadable"
+                + (f", {self.unwritten} not written" if self.unwritten else ""))
 
 
 def copy_path(path: Path, root: Path, output: Path) -> Path:
@@ -58,7 +60,9 @@ def detect_images(
                 continue
             faces = detector.detect(image)
             draw_faces(image, faces)
-            write_image(copy_path(path, root, output), image)
+            if not write_or_warn(copy_path(path, root, output), image):
+                summary.unwritten += 1
+                continue
             summary.images += 1
             summary.without_faces += not faces
             summary.faces.update(f.label for f in faces if not f.unsure)
@@ -69,6 +73,17 @@ def detect_images(
         summary.interrupted = signal_of(e)
     write_csv(csv_path, rows)
     return summary
+
+
+def write_or_warn(path: Path, image) -> bool:
+    """Write an annotated copy; False after one warning when it cannot be (a name too long, a full disk, a
+    planted name): one bad output skips one photo, never ends a folder's run."""
+    try:
+        write_image(path, image)
+    except OutputError as e:
+        warn(f"{e}: skipped")
+        return False
+    return True
 
 
 def read_or_warn(path: Path):

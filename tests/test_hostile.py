@@ -293,3 +293,76 @@ def test_a_video_whose_frames_are_beyond_8k_is_refused_before_its_first_frame(vi
     monkeypatch.setattr(stream, "MAX_FRAME_PIXELS", 640 * 480 - 1)
     assert video_main(["--video", str(video), "--no-display", "-m", str(color_model)]) == 1
     assert "more than 8K" in capsys.readouterr().err
+
+
+def test_one_copy_that_cannot_be_written_skips_one_photo_not_the_folder(tmp_path, color_model, capsys,
+                                                                          monkeypatch):
+    from facemask import image_batch
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        write_image(photos / name, scene())
+
+    def write(path, image):
+        if path.name == "b.jpg":  # a full disk, a name planted meanwhile: anything the write itself meets
+            raise OutputError(f"cannot write {path}: No space left on device")
+        write_image(path, image)
+
+    monkeypatch.setattr(image_batch, "write_image", write)
+    code = image_main(["--image", str(photos), "--output", str(tmp_path / "copies"), "-q", "-m", str(color_model)])
+    out, err = capsys.readouterr()
+    assert code == 1 and err.count("warning:") == 1 and "b.jpg" in err and "1 not written" in out
+    assert (tmp_path / "copies" / "a.jpg").is_file() and (tmp_path / "copies" / "c.jpg").is_file()
+    rows = (tmp_path / "copies" / "faces.csv").read_text().splitlines()
+    assert {Path(r.split(",")[0]).name for r in rows[1:]} == {"a.jpg", "c.jpg"}
+
+
+# ------------------------------------------------------------------------------------- clients that never finish
+
+
+def test_the_dashboard_drops_slow_requests_and_caps_its_connections(monkeypatch):
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    import http.client
+    import socket
+
+    from facemask import dashboard
+    from facemask.live import LiveState
+
+    monkeypatch.setattr(dashboard, "REQUEST_SECONDS", 1.0)
+    server = dashboard.Dashboard([LiveState("x")])
+    server.start()
+    descriptors = len(os.listdir("/proc/self/fd"))
+    clients = []
+    try:
+        for _ in range(3 * dashboard.MAX_CONNECTIONS):  # each sends half a request and never the rest
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /api/stats HTTP/1.1\r\nHost: localhost\r\n")
+            clients.append(s)
+        time.sleep(0.5)
+        held = len(os.listdir("/proc/self/fd")) - descriptors - len(clients)
+        assert held <= dashboard.MAX_CONNECTIONS + 2  # the server's side of the connections, bounded
+        time.sleep(1.5)  # past the deadline: every one is closed by the server
+        assert all(s.recv(1) == b"" for s in clients[:5])
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/api/stats")
+        assert conn.getresponse().status == 200  # a client that asks promptly is served
+    finally:
+        for s in clients:
+            s.close()
+        server.stop()
+
+
+def test_the_batch_runners_lock_never_truncates_a_file_a_planted_link_points_at(tmp_path):
+    from facemask.batch.cli import _locked
+    from facemask.errors import FacemaskError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".lock").symlink_to(victim)
+    with pytest.raises(FacemaskError, match="cannot lock"):
+        with _locked(tmp_path / "out"):
+            pass
+    assert victim.read_text() == "precious"

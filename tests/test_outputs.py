@@ -247,7 +247,10 @@ def test_a_full_disk_during_image_copies_keeps_the_earlier_copies_and_exits_1(
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
     code, out, err = run_quietly(image_main, ["--image", "photos/a.jpg", "-m", given["model"], "-o", "out"])
     assert code == 1
-    assert err.strip().splitlines() == [f"error: cannot write out/a.jpg: {why}"]
-    assert "wrote" not in out
-    assert regular_files(tmp_path) == before
-    assert not temp_files(tmp_path)
+    assert err.strip().splitlines() == [f"warning: cannot write out/a.jpg: {why}: skipped",
+                                        "error: 1 annotated copies could not be written to out (their faces are "
+                                        "not in the CSV)"]
+    after = regular_files(tmp_path)
+    assert after.pop("out/faces.csv").startswith(b"file,x1")  # the run went on: its CSV, without the photo
+    assert after == {k: v for k, v in before.items() if k != "out/faces.csv"}  # the earlier copy is kept
+    assert "1 not written" in out and not temp_files(tmp_path)

@@ -136,7 +136,11 @@ def _locked(out: Path):
     import fcntl
 
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
+    try:  # never through a link planted there: opening it to write would truncate what it points at
+        fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise FacemaskError(f"cannot lock {out / '.lock'}: {e.strerror or e}") from None
+    with open(fd, "r+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -33,8 +33,8 @@ import cv2
 from ..detector import Face, MaskDetector
 from ..errors import FacemaskError, SourceError
 from ..files import atomic_path, opencv_path, write_json
-from ..image_batch import csv_cell, read_or_warn
-from ..images import IMAGE_SUFFIXES, find_images, write_image
+from ..image_batch import csv_cell, read_or_warn, write_or_warn
+from ..images import IMAGE_SUFFIXES, find_images
 from ..interrupt import StopRequest
 from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
@@ -305,7 +305,10 @@ def _photos(detector: MaskDetector, unit: Unit, out: Path, options: Options, cou
         faces = detector.detect(image)
         if options.annotate:
             draw_faces(image, faces)
-            write_image(folder / "annotated" / (path.relative_to(root) if root.is_dir() else path.name), image)
+            if not write_or_warn(folder / "annotated" / (path.relative_to(root) if root.is_dir() else path.name),
+                                 image):
+                unreadable += 1
+                continue
         images += 1
         faces_seen.update(f.label for f in faces if not f.unsure)
         rows += [_face_row(name, f) for f in faces]
