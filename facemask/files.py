@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +36,9 @@ def shown_path(path: str | Path) -> str:
         return str(path)
 
 
-TEMP_PREFIX = ".facemask-"
+# This machine's temporary files: only their process IDs can be checked here (a folder may be shared by several
+# machines' workers, over NFS).
+TEMP_PREFIX = f".facemask-{hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]}-"
 _STALE = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-.*\.tmp")
 _cleaned: set[Path] = set()
 
@@ -116,8 +119,8 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Remove the temporary files in `folder` left by runs that were killed (kill -9, a power cut) while
-    writing there: those whose process is gone. Once per folder and process, since a folder of photos is
+    """Remove the temporary files in `folder` left by runs on this machine that were killed (kill -9, a power
+    cut) while writing there: those whose process is gone. Once per folder and process, since a folder of photos is
     written thousands of times. Returns what it removed."""
     folder = Path(folder)
     if folder in _cleaned:

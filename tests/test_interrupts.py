@@ -129,7 +129,7 @@ def test_temporary_files_of_killed_runs_are_removed_by_the_next_write_there(tmp_
     left = [tmp_path / f"{TEMP_PREFIX}{dead.pid}-k3j2.tmp.mp4", tmp_path / f"{TEMP_PREFIX}{dead.pid}-x.tmp.h5",
             tmp_path / f"{TEMP_PREFIX}{dead.pid}-x.tmp.json"]
     kept = [tmp_path / f"{TEMP_PREFIX}{os.getppid()}-a.tmp.h5", tmp_path / f".other.{dead.pid}.tmp.h5",
-            tmp_path / "m.h5"]
+            tmp_path / f".facemask-0another-{dead.pid}-x.tmp.h5", tmp_path / "m.h5"]  # another machine's
     for path in left + kept:
         path.write_bytes(b"x")
     write_text(tmp_path / "notes.txt", "any file written in the folder")
