@@ -253,6 +253,17 @@ def test_names_that_are_no_utf8_are_read_and_written_by_every_command(tmp_path, 
     assert (out / "copies" / f"{odd}.jpg").is_file()
     assert "caf\\xe9.jpg" in (out / "copies" / "faces.csv").read_text(encoding="utf-8")
     assert Unit(str(folder / f"{odd}.mp4"), "video", "v").frames_expected() == 3
+    batch = ("import sys; from pathlib import Path; from facemask.batch import work\n"
+             "jobs = work.make_jobs(sys.argv[1:3])\n"
+             "detector = work.Options(model=sys.argv[4], annotate=True).load_detector()\n"
+             "for job in jobs:\n    for unit in job.units:\n"
+             "        print(work.process(detector, unit, Path(sys.argv[3]), work.Options(annotate=True))['frames'])")
+    done = subprocess.run([sys.executable, "-c", batch, str(folder / f"{odd}.mp4"), str(folder), str(out / "batch"),
+                           str(color_model)], capture_output=True, text=True, errors="backslashreplace", cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["3", "1"], done.stderr[-2000:]
+    csvs = [p.read_text(encoding="utf-8") for p in (out / "batch").rglob("*.csv")]
+    assert any("caf\\xe9.jpg" in text for text in csvs)
 
 
 # ------------------------------------------------------------------------------------- pixels beyond any cap
