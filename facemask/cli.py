@@ -307,7 +307,7 @@ def show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def face_detector_arguments(p: argparse.ArgumentParser, least_face: int | None = None) -> None:
+def face_detector_arguments(p: argparse.ArgumentParser, least_face: int = 0) -> None:
     """Which face detector, how sure it must be and how small a face it must find: the same flags on every
     command that finds faces; `least_face` is the command's --min-face default."""
     p.add_argument("-f", "--face-detector", default="yunet", metavar="{yunet,ssd,PATH}",
@@ -317,7 +317,7 @@ def face_detector_arguments(p: argparse.ArgumentParser, least_face: int | None =
     p.add_argument("-c", "--confidence", type=fraction, default=None,
                    help=f"minimum face detector score; default {YuNetFaceFinder.default_confidence} for YuNet, "
                         f"{SSDFaceFinder.default_confidence} for the SSD")
-    p.add_argument("--min-face", type=int_range(0, 100_000), default=least_face or 0, metavar="PX",
+    p.add_argument("--min-face", type=int_range(0, 100_000), default=least_face, metavar="PX",
                    help="the smallest face, its shorter side in the frame's pixels, that YuNet must find; it looks "
                         "at the frame no finer than that needs (on video: the whole frame coarsely every frame, "
                         "tiles of it finely in turn, so a large frame costs about what a small one does). "
@@ -330,7 +330,7 @@ def check_face_detector(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error(f"--face-detector: not yunet, ssd, a .onnx or .caffemodel file, or a folder: {name}")
 
 
-def model_arguments(p: argparse.ArgumentParser, least_face: int | None = None) -> None:
+def model_arguments(p: argparse.ArgumentParser, least_face: int = 0) -> None:
     """The options every command that labels faces shares: which models, how sure a face must be and how small
     it may be (`least_face`: the --min-face default)."""
     face_detector_arguments(p, least_face)
@@ -385,8 +385,8 @@ def video_parser() -> argparse.ArgumentParser:
                              "it runs in the background and never slows the video (a failure is one warning), "
                              "without the dashboard's token in its environment. Each is killed, with whatever it "
                              "started, after 30 s, and what it leaves in the background ends with it; at the end "
-                             "the run waits "
-                             "for them 5 s at most, then kills them and drops the alerts not yet passed on")
+                             "the run waits for them 5 s at most, then kills them and drops the alerts not yet "
+                             "passed on")
     alerts.add_argument("--log", metavar="FILE",
                         help="append one JSON line per alert and per ended track (time, track ID, label "
                              "history, box, frame index) to FILE, flushed as written")
