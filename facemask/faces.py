@@ -284,7 +284,7 @@ class YuNetFaceFinder(FaceFinder):
         h, w = frame.shape[:2]
         if h < MIN_FACE_SIZE or w < MIN_FACE_SIZE:
             return []
-        return self._merge(self._passes(frame, yunet_scales(w, h, detection_scale(self.min_face))), w, h)
+        return self._merge(self._passes(frame, yunet_scales(w, h, detection_scale(self.min_face, w, h))), w, h)
 
     def scan(self, frame: np.ndarray, index: int) -> tuple[list[Detection], list[Coverage]]:
         """The coarse pass over the whole frame and, where `min_face` needs it, the `index`-th fine tile in turn."""

@@ -29,10 +29,14 @@ Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in the frame's pixels
 EVERYWHERE = (-math.inf, -math.inf, math.inf, math.inf)
 
 
-def detection_scale(min_face: float | None) -> float:
-    """The frame's scale at which a face of `min_face` px is RELIABLE_SIDE px in YuNet's input, never above 1
-    (None or 0: the frame's own size, every face YuNet can find)."""
-    return min(1.0, RELIABLE_SIDE / min_face) if min_face else 1.0
+def detection_scale(min_face: float | None, width: int, height: int) -> float:
+    """The frame's scale at which a face of `min_face` px is RELIABLE_SIDE px in YuNet's input (None or 0: the
+    frame's own size, every face YuNet can find). Never above 1, and never so small that fewer pixels than
+    FRAME_PIXELS are left: a 640x480 webcam is looked at in full, since little would be saved there and every
+    face found counts."""
+    if not min_face:
+        return 1.0
+    return min(1.0, max(RELIABLE_SIDE / min_face, math.sqrt(FRAME_PIXELS / (width * height))))
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ def plan_scan(width: int, height: int, min_face: float | None) -> ScanPlan:
     finer than the one before, look for the faces it may miss. A level keeps faces up to twice the smallest
     that the level before is sure to find, and its tiles overlap by that much: every face lies whole in a tile
     of the level that must find it."""
-    fine = detection_scale(min_face)
-    if width * height * fine**2 <= FRAME_PIXELS:
+    fine = detection_scale(min_face, width, height)
+    if width * height * fine**2 <= FRAME_PIXELS * 1.001:
         return ScanPlan(width, height, fine)
     tiles: list[Tile] = []
     coarse = previous = math.sqrt(COARSE_PIXELS / (width * height))

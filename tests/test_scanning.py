@@ -32,15 +32,21 @@ def test_video_looks_for_the_least_face_the_classifier_can_label():
 
 
 def test_the_detection_scale_puts_a_face_of_min_face_px_at_the_reliable_size():
-    assert detection_scale(None) == 1.0
-    assert detection_scale(4 * RELIABLE_SIDE) == 0.25
-    assert detection_scale(RELIABLE_SIDE / 2) == 1.0  # never larger than the frame
+    assert detection_scale(None, 3840, 2160) == detection_scale(0, 3840, 2160) == 1.0
+    assert detection_scale(4 * RELIABLE_SIDE, 3840, 2160) == 0.25
+    assert detection_scale(RELIABLE_SIDE / 2, 3840, 2160) == 1.0  # never larger than the frame
+
+
+@pytest.mark.parametrize(("size", "min_face"), [((640, 480), 32), ((640, 480), 400), ((320, 240), 100)])
+def test_a_frame_of_640x480_or_less_is_looked_at_in_full_whatever_min_face(size, min_face):
+    assert detection_scale(min_face, *size) == 1.0
+    assert detection_scale(400, 1280, 720) ** 2 * 1280 * 720 == pytest.approx(FRAME_PIXELS)
 
 
 @pytest.mark.parametrize(("size", "min_face"), [((640, 480), 40), ((640, 480), None), ((1280, 720), 80)])
 def test_a_frame_cheap_enough_at_the_fine_scale_is_looked_at_whole(size, min_face):
     plan = plan_scan(*size, min_face)
-    assert plan.tiles == () and plan.coarse == detection_scale(min_face)
+    assert plan.tiles == () and plan.coarse == detection_scale(min_face, *size)
     assert plan.coverage.smallest == 0  # it sees every face
 
 
@@ -49,7 +55,7 @@ def test_large_frames_get_a_coarse_pass_and_fine_tiles_of_bounded_cost(size):
     width, height = size
     plan = plan_scan(width, height, 40)
     assert plan.coarse**2 * width * height == pytest.approx(COARSE_PIXELS)
-    assert plan.tiles and max(t.scale for t in plan.tiles) == detection_scale(40)
+    assert plan.tiles and max(t.scale for t in plan.tiles) == detection_scale(40, width, height)
     for tile in plan.tiles:
         x1, y1, x2, y2 = tile.region
         assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
@@ -121,7 +127,8 @@ def test_min_face_looks_at_a_large_frame_more_coarsely_and_still_finds_its_faces
         finder._detect = lambda image, detect=detect: sizes.append(image.shape[:2]) or detect(image)
         (box, _), = finder.find(frame)
         assert 600 < box[0] < 700
-    assert sizes[0] == (1080, 1920) and max(s[0] for s in sizes[len(sizes) // 2 :]) == round(1080 * RELIABLE_SIDE / 80)
+    finest = round(1080 * detection_scale(80, 1920, 1080))
+    assert sizes[0] == (1080, 1920) and max(s[0] for s in sizes[len(sizes) // 2 :]) == finest < 1080 / 2
 
 
 def test_the_fine_tiles_find_a_small_face_the_coarse_pass_cannot_and_the_tracker_keeps_it(color_model):
@@ -167,7 +174,7 @@ def test_a_face_only_tiles_missed_stays_in_view_until_it_ends():
 def test_the_tile_cycle_at_4k_is_bounded():
     """The fine tiles of a 4K frame at the video default come round within a few seconds at 30 FPS."""
     tiles = len(plan_scan(3840, 2160, VIDEO_MIN_FACE).tiles)
-    whole = 3840 * 2160 * detection_scale(VIDEO_MIN_FACE) ** 2 / (FRAME_PIXELS / 2)
+    whole = 3840 * 2160 * detection_scale(VIDEO_MIN_FACE, 3840, 2160) ** 2 / (FRAME_PIXELS / 2)
     assert whole < tiles < 3 * whole
 
 
