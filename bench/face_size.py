@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facemask.faces import YUNET_NMS, YuNetFaceFinder
+from facemask.faces import YuNetFaceFinder
 from facemask.scanning import RELIABLE_SIDE
 from facemask.tools.evaluate.matching import match, widened
 from facemask.tools.voc import find_voc_image, read_voc
@@ -62,10 +62,7 @@ def recall_by_input_size(folders: list[Path], confidence: float) -> None:
         for shrink in SHRINK:
             small = image if shrink == 1 else cv2.resize(image, (round(w * shrink), round(h * shrink)),
                                                         interpolation=cv2.INTER_AREA)
-            net = cv2.FaceDetectorYN.create(str(finder.path), "", (small.shape[1], small.shape[0]), confidence,
-                                            YUNET_NMS, 5000)
-            _, rows = net.detect(small)
-            rows = [] if rows is None else [r for r in rows if np.isfinite(r).all()]
+            rows = [r for r in finder._detect(small) if np.isfinite(r).all()]  # one pass, at this size
             dets = [((r[0], r[1], r[0] + r[2], r[1] + r[3]), float(r[-1])) for r in rows]
             pairs, _, _ = match(dets, [b * shrink for b in boxes], IOU)
             hit = np.zeros(len(boxes), bool)

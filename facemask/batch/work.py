@@ -28,11 +28,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
-
 from ..detector import Face, MaskDetector
 from ..errors import FacemaskError, SourceError
-from ..files import atomic_path, opencv_path, write_json
+from ..files import atomic_path, write_json
 from ..image_batch import csv_cell, read_or_warn, write_or_warn
 from ..images import IMAGE_SUFFIXES, find_images
 from ..interrupt import StopRequest
@@ -40,7 +38,7 @@ from ..labels import CLASSES, compliance
 from ..monitor import MonitorConfig
 from ..overlay import draw_faces
 from ..scanning import VIDEO_MIN_FACE
-from ..stream import frame_count, is_network, local_files, redact
+from ..stream import frame_count, is_network, open_capture, redact
 from ..video import run
 
 FACE_FIELDS = ("file", "frame", "time", "x1", "y1", "x2", "y2", "label", "confidence", "track", "face_score",
@@ -116,10 +114,12 @@ class Unit:
             return len(self.files)
         if is_network(self.source):
             return 0
-        with opencv_path(local_files(self.source)[-1]) as name:
-            capture = cv2.VideoCapture(name)
         try:
-            return frame_count(capture) if capture.isOpened() else 0
+            capture = open_capture(self.source)
+        except SourceError:  # the run of the unit says why
+            return 0
+        try:
+            return frame_count(capture)
         finally:
             capture.release()
 
