@@ -32,6 +32,7 @@ ALIASES = {
     "with_incorrect_mask": "incorrect_mask",
     "mask_incorrect": "incorrect_mask",
     "incorrect": "incorrect_mask",
+    "mask_worn_incorrectly": "incorrect_mask",
 }
 
 

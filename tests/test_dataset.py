@@ -419,7 +419,9 @@ def test_cli_missing_shared_folder_exits_2(tmp_path: Path, capsys):
 
 @pytest.mark.parametrize("args", [["--val", "0.6", "--test", "0.5"], ["--min-size", "0"],
                                   ["--sources", "face-mask-voc", "mask-nomask-real"],
-                                  ["--sources", "face-mask-voc", "face-mask-voc-hires"]])
+                                  ["--sources", "face-mask-voc", "face-mask-voc-hires"],
+                                  ["--sources", "face-mask-voc", "--train-margin", "-0.1"],
+                                  ["--sources", "face-mask-voc", "--train-margin", "1.5"]])
 def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
     (tmp_path / "shared" / "face-mask-voc").mkdir(parents=True)
     with pytest.raises(SystemExit) as e:
@@ -460,6 +462,50 @@ def test_training_faces_are_framed_at_random_and_the_others_as_the_ssd_frames(sh
     for row in train:  # the crop on disk is the recorded box
         x1, y1, x2, y2 = map(int, row["box"].split())
         assert cv2.imread(str(tmp_path / "out" / row["file"])).shape[:2] == (y2 - y1, x2 - x1)
+
+
+def test_train_margin_sets_how_loose_training_faces_may_be(shared, tmp_path, monkeypatch):
+    img, ann = shared / "ilc2021-train" / "images", shared / "ilc2021-train" / "annotations"
+    gt = (100, 100, 160, 170)  # 60 x 70, far from the border
+    for i in range(30):
+        noise_image(img / f"p{i}.jpg", 360, 360, 300 + i)
+        voc_xml(ann / f"p{i}.xml", f"p{i}.jpg", (360, 360), [("with_mask", gt)])
+
+    def widest_margin(margin: str) -> float:
+        out = tmp_path / margin
+        args = ["--sources", "ilc2021-train", "--train-margin", margin]
+        assert run_cli(shared, out, *args, monkeypatch=monkeypatch) == 0
+        boxes = [list(map(int, r["box"].split())) for r in read_rows(out) if r["split"] == "train"]
+        return max(max(gt[0] - b[0], b[2] - gt[2]) / 60 for b in boxes)
+
+    slack = framing.TRAIN_SHIFT + 0.02
+    assert 0.2 < widest_margin("0.25") <= 0.25 + slack
+    assert 0.3 + slack < widest_margin("0.5") <= 0.5 + slack
+
+
+def test_web_portraits_split_by_shoot_into_train_and_validation_only(tmp_path: Path, monkeypatch):
+    shared = tmp_path / "shared"
+    rows_tsv = ["# groups", "folder\timage\tgroup\tgroup_size"]
+    for source, label in (("karysutariya-incorrect", "Mask worn incorrectly"),
+                          ("youyinnn-incorrect", "mask_worn_incorrectly")):
+        for i in range(24):
+            name = f"{source[:4]}_{i}.jpg"
+            noise_image(shared / source / "images" / name, 120, 120, 500 + i + 100 * len(source))
+            xml = shared / source / "annotations" / f"{name[:-4]}.xml"
+            voc_xml(xml, name, (120, 120), [(label, (30, 20, 90, 110))])
+            rows_tsv.append(f"{source}\timages/{name}\tg{i // 3}\t3")  # 8 shoots of 3 photos in each source
+    (shared / "WEB_INCORRECT_GROUPS.tsv").write_text("\n".join(rows_tsv) + "\n")
+    out = tmp_path / "out"
+    assert run_cli(shared, out, "--sources", "karysutariya-incorrect", "youyinnn-incorrect",
+                   monkeypatch=monkeypatch) == 0
+    rows = read_rows(out)
+    assert len(rows) == 48 and {r["class"] for r in rows} == {"incorrect_mask"}
+    assert {r["split"] for r in rows} == {"train", "val"}  # never test
+    split_of: dict[str, set[str]] = {}
+    for row in rows:
+        group = Path(row["source_image"]).stem.split("_")[1]
+        split_of.setdefault(str(int(group) // 3), set()).add(row["split"])
+    assert all(len(s) == 1 for s in split_of.values())  # a shoot's photos share a split
 
 
 class StubFinder:

@@ -18,14 +18,18 @@ from facemask.tools.label_fixes import fixed_label, read_label_fixes
 from facemask.tools.tables import text_table
 
 from .crops import Crop, Report
+from .framing import TRAIN_MARGIN
 from .from_folders import SSDRecropper, import_folders
 from .from_photos import import_photos
 from .from_voc import import_voc
-from .splits import SPLITS, group_near_duplicates, near_duplicate_keys
+from .splits import SPLITS, group_keys, group_near_duplicates, near_duplicate_keys
 from .write import remove_stale, unlisted_files, write_crops
 
 # face-mask-voc-hires holds the photos of face-mask-voc at three times the resolution: one or the other.
 VOC_SOURCES = ("face-mask-voc-hires", "ilc2021-train", "face-mask-voc")
+# Portraits of incorrectly worn masks from the web with one box each (drawn by us), split by shoot
+# (WEB_INCORRECT_GROUPS.tsv) into train and validation only: studio photos, unlike the held-out street ones.
+WEB_SOURCES = ("karysutariya-incorrect", "youyinnn-incorrect")
 # Whole photos of one class without boxes: the face detector finds the face (the largest one is kept).
 PHOTO_SOURCES: dict[str, dict[str, str]] = {"seed-kaggle-incorrect": {"incorrect_mask": "incorrect_mask"}}
 # Class folders of each folder source, and the class each holds.
@@ -33,7 +37,7 @@ FOLDER_SOURCES: dict[str, dict[str, str]] = {
     "mask-nomask-real": {"with_mask": "with_mask", "without_mask": "without_mask"},
     "maskedfacenet": {"correct": "with_mask", "incorrect": "incorrect_mask"},
 }
-SOURCES = VOC_SOURCES + tuple(PHOTO_SOURCES) + tuple(FOLDER_SOURCES)
+SOURCES = VOC_SOURCES + WEB_SOURCES + tuple(PHOTO_SOURCES) + tuple(FOLDER_SOURCES)
 DEFAULT_SOURCES = tuple(s for s in SOURCES if s != "face-mask-voc")
 
 
@@ -93,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val", type=float, default=0.15, help="fraction of source images for validation")
     parser.add_argument("--test", type=float, default=0.15,
                         help="fraction of source images held out for the final test")
+    parser.add_argument("--train-margin", type=float, default=TRAIN_MARGIN[1], metavar="F",
+                        help="training faces are framed at random from 5 %% inside their box to F times its "
+                        f"size outside it on each side (default {TRAIN_MARGIN[1]}); validation and test faces "
+                        "keep the SSD's framing")
     parser.add_argument("--seed", type=int, default=42,
                         help="salt of the content hash that assigns splits; change it for a different split")
     parser.add_argument("--no-recrop", action="store_true",
@@ -111,6 +119,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"shared datasets folder not found: {args.shared} (pass --shared PATH)")
     if args.min_size < 1:
         parser.error("--min-size must be at least 1")
+    if not TRAIN_MARGIN[0] <= args.train_margin <= 1:
+        parser.error(f"--train-margin must be between {TRAIN_MARGIN[0]} and 1")
     if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
         parser.error("--val and --test must be fractions in [0, 1) that add up to less than 1")
     if {"face-mask-voc", "face-mask-voc-hires"} <= set(args.sources):
@@ -133,7 +143,8 @@ def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report:
 def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     """The crops of every chosen source, with our label fixes unless --original-labels (DatasetError when
     label_fixes.csv is damaged: raised here, before anything is written)."""
-    crops = group_near_duplicates(_imported_crops(args, report), near_duplicate_keys(args.shared))
+    keys = near_duplicate_keys(args.shared) | group_keys(args.shared)
+    crops = group_near_duplicates(_imported_crops(args, report), keys)
     return crops if args.original_labels else fix_labels(crops, read_label_fixes(), report)
 
 
@@ -142,9 +153,11 @@ def _imported_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     for source in (s for s in SOURCES if s in args.sources):
         print(f"importing {source}", file=sys.stderr, flush=True)
         base = args.shared / source
-        if source in VOC_SOURCES:
-            yield from import_voc(base / "images", base / "annotations", source=source, root=args.shared,
-                                  min_size=args.min_size, report=report)
+        if source in VOC_SOURCES + WEB_SOURCES:
+            for crop in import_voc(base / "images", base / "annotations", source=source, root=args.shared,
+                                   min_size=args.min_size, report=report):
+                crop.testable = source not in WEB_SOURCES
+                yield crop
         elif source in PHOTO_SOURCES:
             mapping = {base / folder: label for folder, label in PHOTO_SOURCES[source].items()}
             yield from import_photos(mapping, root=args.shared, min_size=args.min_size,
@@ -169,7 +182,8 @@ def build(args: argparse.Namespace) -> None:
     manifest = args.out / MANIFEST
     old = read_manifest(manifest)
     crops = all_crops(args, report)
-    rows = write_crops(crops, args.out, val=args.val, test=args.test, seed=args.seed, progress=sys.stderr)
+    rows = write_crops(crops, args.out, val=args.val, test=args.test, seed=args.seed,
+                       train_margin=(TRAIN_MARGIN[0], args.train_margin), progress=sys.stderr)
     if not rows:
         raise DatasetError("no crops were made; manifest left as it was")
     write_manifest(manifest, rows)

@@ -33,8 +33,10 @@ class Crop:
     box: Box | None  # where the crop lies in the source image; None when it is the whole image
     name: str  # file stem, e.g. face-mask-voc_maksssksksss0_2
     synthetic: bool = False
-    # Another framing of the same face for the training split (box, pixels); None: keep this one.
-    reframe: Callable[[], tuple[Box, np.ndarray]] | None = None
+    testable: bool = True  # False: train or validation only (photos unlike the held-out ones)
+    # Another framing of the same face for the training split, within the (min, max) margin a side it is
+    # given: (box, pixels); None: keep this one.
+    reframe: Callable[[tuple[float, float]], tuple[Box, np.ndarray]] | None = None
 
 
 @dataclass

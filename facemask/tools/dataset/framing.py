@@ -42,20 +42,22 @@ def expand_to_detector_box(box: tuple[float, float, float, float], img_w: int, i
     return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), img_w, img_h)
 
 
-def random_framing(box: tuple[float, float, float, float], rng: np.random.Generator) -> tuple[float, ...]:
+def random_framing(box: tuple[float, float, float, float], rng: np.random.Generator,
+                   margin: tuple[float, float] = TRAIN_MARGIN) -> tuple[float, ...]:
     """The annotated box with a random margin on each side and a small shift: from tighter than YuNet's box
     to looser than the SSD's, as faces reach the classifier from different detectors or users."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
-    left, top, right, bottom = rng.uniform(*TRAIN_MARGIN, size=4)
+    left, top, right, bottom = rng.uniform(*margin, size=4)
     dx, dy = rng.uniform(-TRAIN_SHIFT, TRAIN_SHIFT, size=2)
     return x1 - (left - dx) * w, y1 - (top - dy) * h, x2 + (right + dx) * w, y2 + (bottom + dy) * h
 
 
-def reframer(image: np.ndarray, gt: Box, name: str) -> Callable[[], tuple[Box, np.ndarray]]:
-    """A random framing of the face, the same for the same face name on every run."""
-    def reframe() -> tuple[Box, np.ndarray]:
+def reframer(image: np.ndarray, gt: Box, name: str) -> Callable[[tuple[float, float]], tuple[Box, np.ndarray]]:
+    """A random framing of the face within the margins it is given, the same for the same face name and
+    margins on every run."""
+    def reframe(margin: tuple[float, float]) -> tuple[Box, np.ndarray]:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
-        box = clip_box(random_framing(gt, rng), image.shape[1], image.shape[0])
+        box = clip_box(random_framing(gt, rng, margin), image.shape[1], image.shape[0])
         return box, crop_box(image, box)
     return reframe

@@ -10,6 +10,7 @@ from pathlib import Path
 from .crops import Crop
 
 NEAR_DUPLICATES = "NEAR_DUPLICATES.tsv"
+GROUPS = "WEB_INCORRECT_GROUPS.tsv"
 SPLITS = ("train", "val", "test")
 
 
@@ -43,6 +44,16 @@ def near_duplicate_keys(shared: Path) -> dict[str, str]:
         digest = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else None
         keys.update({m: digest for m in members if digest})
     return keys
+
+
+def group_keys(shared: Path) -> dict[str, str]:
+    """source_image → a key shared by the photos of one shoot or person, from `shared`/WEB_INCORRECT_GROUPS.tsv
+    (folder, image, group): siblings go to one split, so validation never sees a face training saw."""
+    table = shared / GROUPS
+    if not table.is_file():
+        return {}
+    return {f"{row['folder']}/{row['image']}": hashlib.sha1(f"group:{row['group']}".encode()).hexdigest()
+            for row in read_tsv(table)}
 
 
 def read_tsv(path: Path) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from facemask.images import list_images, write_image
 from facemask.labels import CLASSES
 
 from .crops import Crop, shrink
+from .framing import TRAIN_MARGIN
 from .splits import split_for
 
 JPEG_QUALITY = 95
@@ -37,17 +38,28 @@ def manifest_row(crop: Crop, file: str, split: str) -> dict[str, str]:
     }
 
 
+def crop_split(crop: Crop, val: float, test: float, seed: int) -> str:
+    """Synthetic masks only train: validation and test measure real photos. Photos kept out of the test
+    split share train and validation as the others do outside it."""
+    if crop.synthetic:
+        return "train"
+    if not crop.testable:
+        return split_for(crop.image_hash, val / (1 - test), 0.0, seed)
+    return split_for(crop.image_hash, val, test, seed)
+
+
 def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, test: float = 0.15,
-                seed: int = 42, progress: TextIO | None = None) -> list[dict[str, str]]:
-    """Write every crop as `out/<class>/<name>.jpg`; return the manifest rows, in the order written."""
+                seed: int = 42, train_margin: tuple[float, float] = TRAIN_MARGIN,
+                progress: TextIO | None = None) -> list[dict[str, str]]:
+    """Write every crop as `out/<class>/<name>.jpg`; return the manifest rows, in the order written.
+    Training faces are framed at random with `train_margin` (min, max) a side around their box."""
     out = Path(out)
     rows: list[dict[str, str]] = []
     used: set[str] = set()
     for crop in crops:
-        # Synthetic masks only train: validation and test measure real photos.
-        split = "train" if crop.synthetic else split_for(crop.image_hash, val, test, seed)
+        split = crop_split(crop, val, test, seed)
         if split == "train" and crop.reframe is not None:
-            box, pixels = crop.reframe()
+            box, pixels = crop.reframe(train_margin)
             if min(pixels.shape[:2]) >= 2:
                 crop.box, crop.pixels = box, pixels
         file = unique_file(crop, used)
