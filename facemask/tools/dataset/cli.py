@@ -18,11 +18,14 @@ from facemask.tools.label_fixes import fixed_label, read_label_fixes
 from facemask.tools.tables import text_table
 
 from .crops import Crop, Report
+from .download import BASE_URL, Fetcher, download
 from .framing import TRAIN_MARGIN
 from .from_folders import SSDRecropper, import_folders
 from .from_photos import import_photos
 from .from_voc import import_voc
-from .splits import SPLITS, group_keys, group_near_duplicates, near_duplicate_keys
+from .originals import DEFAULT_DOWNLOADS
+from .originals import SOURCES as DOWNLOAD_SOURCES
+from .splits import SPLITS, group_keys, group_near_duplicates, near_duplicate_keys, split_keys
 from .write import remove_stale, unlisted_files, write_crops
 
 # face-mask-voc-hires holds the photos of face-mask-voc at three times the resolution: one or the other.
@@ -106,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-recrop", action="store_true",
                         help="keep class-folder images whole instead of cropping portraits to the face the "
                         "SSD finds (faster; needs no face detector model)")
+    fetch = parser.add_argument_group(
+        "download", "fetch the public originals of the datasets (their licences are printed first and written to "
+        "DIR/SOURCES.md), verify each against the size and SHA-256 the package lists, convert them as our copies "
+        "were made, and write them into DIR in the layout --shared reads; then build with --shared DIR")
+    fetch.add_argument("--download", type=Path, metavar="DIR",
+                       help="download into DIR instead of building; a second run fetches only what is missing "
+                       "or was changed")
+    fetch.add_argument("--only", type=source_list, metavar="NAME,...", default=",".join(DEFAULT_DOWNLOADS),
+                       help=f"which folders to download, of: {', '.join(DOWNLOAD_SOURCES)}; the default leaves "
+                       "out face-mask-voc, whose photos face-mask-voc-hires holds at three times the resolution")
+    fetch.add_argument("--base-url", default=BASE_URL, metavar="URL",
+                       help=f"fetch <URL>/<repo>/<commit>/<path> from a mirror instead of {BASE_URL} (a proxy "
+                       "is taken from the https_proxy environment variable)")
+    fetch.add_argument("--jobs", type=int, default=4, help="files fetched at once")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--original-labels", action="store_true",
                         help="keep every dataset's own labels instead of applying facemask/tools/label_fixes.csv "
                         "(faces checked by eye whose dataset label contradicts ours, e.g. a mask under the "
@@ -113,8 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def source_list(text: str) -> list[str]:
+    """--only's comma-separated folder names, each checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DOWNLOAD_SOURCES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown folder {', '.join(unknown) or text!r}: choose from "
+                                         f"{', '.join(DOWNLOAD_SOURCES)}")
+    return names
+
+
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Exit with code 2 and a clear message on values that would give a broken dataset."""
+    if args.download is not None:
+        if args.jobs < 1:
+            parser.error("--jobs must be at least 1")
+        if not args.base_url.startswith(("http://", "https://")):
+            parser.error("--base-url must start with http:// or https://")
+        return
     if not args.shared.is_dir():
         parser.error(f"shared datasets folder not found: {args.shared} (pass --shared PATH)")
     if args.min_size < 1:
@@ -143,7 +177,7 @@ def fix_labels(crops: Iterable[Crop], fixes: dict[str, tuple[str, str]], report:
 def all_crops(args: argparse.Namespace, report: Report) -> Iterator[Crop]:
     """The crops of every chosen source, with our label fixes unless --original-labels (DatasetError when
     label_fixes.csv is damaged: raised here, before anything is written)."""
-    keys = near_duplicate_keys(args.shared) | group_keys(args.shared)
+    keys = near_duplicate_keys(args.shared) | group_keys(args.shared) | split_keys(args.shared)
     crops = group_near_duplicates(_imported_crops(args, report), keys)
     return crops if args.original_labels else fix_labels(crops, read_label_fixes(), report)
 
@@ -172,7 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    return run_command(build, args)
+    return run_command(fetch_originals if args.download is not None else build, args)
+
+
+def fetch_originals(args: argparse.Namespace) -> None:
+    """--download: fetch what is missing into the folder, then say how to build from it."""
+    start = time.monotonic()
+    fetcher = Fetcher(base_url=args.base_url)
+    written = download(args.download, args.only, fetcher=fetcher, jobs=args.jobs, progress=not args.no_progress)
+    print(f"{args.download}: {written} files written in {time.monotonic() - start:.0f} s; all listed files are "
+          f"there. Build with: python -m facemask.tools.dataset --shared {args.download}")
 
 
 def build(args: argparse.Namespace) -> None:

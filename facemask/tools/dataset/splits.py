@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .crops import Crop
+from .originals import SPLIT_KEYS
 
 NEAR_DUPLICATES = "NEAR_DUPLICATES.tsv"
 GROUPS = "WEB_INCORRECT_GROUPS.tsv"
@@ -54,6 +55,13 @@ def group_keys(shared: Path) -> dict[str, str]:
         return {}
     return {f"{row['folder']}/{row['image']}": hashlib.sha1(f"group:{row['group']}".encode()).hexdigest()
             for row in read_tsv(table)}
+
+
+def split_keys(shared: Path) -> dict[str, str]:
+    """source_image → the key it has in our curated copy, from `shared`/SPLIT_KEYS.tsv, which `--download`
+    writes: a downloaded photo's bytes differ from ours, its split must not."""
+    table = shared / SPLIT_KEYS
+    return {row["local"]: row["key"] for row in read_tsv(table)} if table.is_file() else {}
 
 
 def read_tsv(path: Path) -> list[dict[str, str]]:
