@@ -23,6 +23,7 @@ from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder,
 from .images import IMAGE_SUFFIXES, find_images, image_limits
 from .interrupt import StopRequest, exit_status, interrupt_for, sigterm_as_exception
 from .live import LiveState
+from .mqtt import PASSWORD_ENV, Broker
 from .outputs import Input, Output, check_outputs
 from .scanning import VIDEO_MIN_FACE
 from .stream import local_files
@@ -167,6 +168,28 @@ def serve_address(text: str) -> tuple[str, int]:
 
 
 serve_address.__name__ = "address"
+
+
+def mqtt_url(text: str) -> str:
+    """--mqtt's URL, checked; the message of a bad one never shows its password."""
+    try:
+        Broker.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def mqtt_argument(group, camera: str) -> None:
+    """--mqtt, the same on the video script and the batch runner; `camera` says what names a camera's topics."""
+    group.add_argument(
+        "--mqtt", type=mqtt_url, metavar="URL",
+        help="publish to an MQTT broker (pip install 'facemask-detector[mqtt]'): each alert and ended track as "
+             "JSON (the fields of --log), the people in view per class every 5 s (retained) and online/offline "
+             "(retained; offline also when the process dies), under <prefix>/<camera>/alert, track_end, people "
+             f"and status, where <camera> is {camera}. URL: mqtt://[user@]host[:port]/prefix, or mqtts:// for "
+             f"TLS; give the password in {PASSWORD_ENV} (or as user:password@, which others can see in the "
+             "process list). A broker that is down or goes away never slows detection: events wait in a queue "
+             "of 1,000, and what could not be delivered is counted at the end")
 
 
 def checked(
@@ -392,6 +415,7 @@ def video_parser() -> argparse.ArgumentParser:
                              "history, box, frame index) to FILE, flushed as written")
     alerts.add_argument("--snapshots", metavar="DIR", help="save the annotated frame of each alert in DIR")
     alerts.add_argument("--no-bell", action="store_true", help="no terminal bell (system beep on Windows) on alerts")
+    mqtt_argument(alerts, "camera0 for a webcam, else the file's or stream's name")
     serve_arguments(p, "the video runs", "the source has ended")
     return p
 
@@ -473,6 +497,7 @@ def linger(dashboard, seconds: float) -> None:
 
 def _video(args) -> None:
     from .monitor import MonitorConfig
+    from .mqtt import MqttSink
     from .video import run
 
     source = args.video if args.video else args.camera
@@ -483,10 +508,11 @@ def _video(args) -> None:
         detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
                                      min_face=args.min_face)
         monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
+        observers = [*(dashboard.lives if dashboard else ()), *([MqttSink(args.mqtt, source)] if args.mqtt else ())]
         summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
                       monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
                       read_timeout=args.read_timeout, progress=args.no_display and show_progress(args),
-                      observers=dashboard.lives if dashboard else ())
+                      observers=observers)
         print(summary, flush=True)
         if args.output and summary.frames:
             print(f"wrote {args.output}", flush=True)

@@ -3,10 +3,9 @@
 It only reads a LiveState (facemask.live) that the frame loop fills, on a server thread of its own, so a slow,
 stalled or vanished browser can delay nothing but its own page. Routes are fixed: the page, the video, the API
 and alert thumbnails by number; nothing is ever looked up by a path taken from a request. A run of several
-streams (the batch runner's) serves one LiveCopy per stream, picked by ?stream=N on every route (default 0), and
-/api/streams lists them. Starlette and uvicorn are optional (the `dashboard` extra): only `--serve` imports this
-module.
-"""
+streams (the batch runner's) serves one LiveCopy per stream, picked by ?stream=N on every route (default 0),
+/api/streams lists them, and /metrics gives the figures of all of them to Prometheus. Starlette and uvicorn are
+optional (the `dashboard` extra): only `--serve` imports this module."""
 
 from __future__ import annotations
 
@@ -32,6 +31,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .errors import FacemaskError
 from .labels import CLASSES, compliance
 from .live import MAX_EVENTS, LiveCopy, LiveState
+from .metrics import prometheus_text
 
 Live = LiveState | LiveCopy
 
@@ -179,11 +179,20 @@ def create_app(lives: Sequence[Live], token: str | None = None, loopback: bool =
     async def streams(request: Request) -> Response:
         return JSONResponse(_streams([live.stats() for live in lives]))
 
+    async def metrics(request: Request) -> Response:
+        try:
+            body, content_type = prometheus_text([live.stats() for live in lives])
+        except ImportError:
+            return PlainTextResponse("/metrics needs prometheus-client: pip install 'facemask-detector[dashboard]'\n",
+                                     501)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/", route(index)),
         Route("/api/stats", route(stats)),
         Route("/api/events", route(events)),
         Route("/api/streams", streams),
+        Route("/metrics", metrics),
         Route("/snapshots/{number:int}.jpg", route(snapshot)),
         Route("/video.mjpg", route(video)),
     ]

@@ -13,7 +13,9 @@ Needs no web framework: the server (facemask.dashboard) is optional, this is not
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import copy
 import threading
 import time
 import uuid
@@ -39,17 +41,21 @@ MAX_EVENTS = 200  # events kept for /api/events; older ones are in the --log fil
 MAX_THUMBS = 50  # alert thumbnails kept in memory
 HISTORY_MINUTES = 60  # compliance over time: the last hour, by minute
 PEOPLE_EVERY = 0.5  # seconds between counts of the open tracks (a Counter over each track's labels)
+# Upper bounds (seconds) of the buckets of the frame-time histogram (facemask.metrics); the last is +Inf.
+FRAME_BUCKETS = (0.01, 0.02, 0.033, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 def _empty_stats() -> dict[str, Any]:
     return {"frames": 0, "fps": 0.0, "mean_fps": 0.0, "alerts": 0, "in_view": dict.fromkeys(CLASSES, 0),
-            "faces": dict.fromkeys(CLASSES, 0), "people": dict.fromkeys(CLASSES, 0), "video_time": 0.0}
+            "faces": dict.fromkeys(CLASSES, 0), "people": dict.fromkeys(CLASSES, 0), "video_time": 0.0,
+            "dropped": 0, "reconnects": 0, "stage_seconds": {},
+            "frame_seconds": {"buckets": [0] * (len(FRAME_BUCKETS) + 1), "sum": 0.0}}
 
 
 def _stats(state: str, source: str, started: str, figures: dict, history: list[dict], viewers: int,
            encoded: int) -> dict:
     """/api/stats: the figures as the frame loop keeps them, and the rates computed from them."""
-    s = {k: dict(v) if isinstance(v, dict) else v for k, v in figures.items()}
+    s = copy.deepcopy(figures)
     history = [dict(b) for b in history]
     for bucket in history:
         bucket["compliance"] = round(bucket["masked"] / bucket["faces"], 4) if bucket["faces"] else None
@@ -170,18 +176,21 @@ class LiveState(_LiveView):
         self._history: deque[dict] = deque(maxlen=HISTORY_MINUTES)
         self._people_at = -float("inf")
         self._t0: float | None = None
+        self._last_tick: float | None = None
         self._encoder = threading.Thread(target=self._encode_loop, name="dashboard-encoder", daemon=True)
         self._encoder.start()
 
     # The frame loop's side: cheap, never waits for a reader.
 
     def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
-                fps: float, people: Callable[[], Counter] | None = None) -> None:
+                fps: float, people: Callable[[], Counter] | None = None, summary=None) -> None:
         """One annotated frame, its faces, the events it raised, the run's clock (`now`, seconds: video time
-        for a file) and frame rate; `people` counts unique people per class, called twice a second at most."""
+        for a file) and frame rate; `people` counts unique people per class, called twice a second at most;
+        `summary` (video.Summary) the run's figures so far: frames dropped, reconnections, time per stage."""
         tick = time.perf_counter()
         if self._t0 is None:
             self._t0 = tick
+        frame_time, self._last_tick = (None if self._last_tick is None else tick - self._last_tick), tick
         counts = Counter(f.label for f in faces if not f.unsure)  # a face too small to tell counts nowhere
         counted = None
         if people is not None and tick - self._people_at >= PEOPLE_EVERY:
@@ -201,6 +210,13 @@ class LiveState(_LiveView):
                 s["faces"][c] += counts[c]
             if counted is not None:
                 s["people"] = {c: counted[c] for c in CLASSES}
+            if summary is not None:
+                s["dropped"], s["reconnects"] = summary.dropped, summary.reconnects
+                s["stage_seconds"] = {k: round(v, 6) for k, v in summary.stage_seconds.items()}
+            if frame_time is not None:
+                histogram = s["frame_seconds"]
+                histogram["buckets"][bisect.bisect_left(FRAME_BUCKETS, frame_time)] += 1
+                histogram["sum"] += frame_time
             self._add_to_history(now, counts, sum(counts.values()))
             for event in events:
                 self._add_event(event, thumbs.get(id(event)))

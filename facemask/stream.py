@@ -246,6 +246,7 @@ class FrameReader:
         self.decode_seconds = 0.0
         self.frames_read = 0
         self.skipped = 0  # damaged frames of a file skipped
+        self.dropped = 0  # frames of a live source replaced by a newer one before the loop took them
         self.reconnects = 0  # times a live source came back
         self.lost: str | None = None  # why a live source ended: it stopped and did not come back
         self.thread = threading.Thread(target=self._read, name="frame-reader", daemon=True)
@@ -360,6 +361,7 @@ class FrameReader:
             if self.live and not block:
                 try:  # drop the stale frame the consumer has not taken yet
                     self.frames.get_nowait()
+                    self.dropped += 1
                 except queue.Empty:
                     pass
             try:

@@ -52,6 +52,7 @@ class Summary:
     interrupted: int | None = None  # the signal that stopped the run (Ctrl-C: SIGINT)
     reconnects: int = 0  # times a live source came back after it stopped
     skipped: int = 0  # damaged frames of a file skipped
+    dropped: int = 0  # frames of a live source the loop was too busy for (the newest is always taken)
     lost: str | None = None  # why a live source ended: it stopped and never came back
     unsaved_snapshots: int = 0  # alert snapshots that could not be written
 
@@ -76,9 +77,10 @@ class FrameObserver(Protocol):
     faces): one interface, so that the loop does not grow a hook per caller."""
 
     def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
-                fps: float, people: Callable[[], Counter] | None = None) -> None:
+                fps: float, people: Callable[[], Counter] | None = None, summary: Summary | None = None) -> None:
         """A finished frame (drawn on, not to be drawn on again), its faces and the events it raised, the
-        run's clock (video time for a file) and frame rate; `people()` counts unique people per class."""
+        run's clock (video time for a file) and frame rate; `people()` counts unique people per class;
+        `summary`: the run's figures so far (read it here: it changes after the call)."""
 
     def finish(self, frames: int, people: Counter, alerts: int, mean_fps: float, events: list[dict],
                interrupted: bool) -> None:
@@ -211,11 +213,12 @@ def run(
                 dt, last = max(tick - last, 1e-6), tick
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
                 draw_fps(frame, fps)
-                for observer in observers:
-                    observer.observe(frame, faces, events, index, now, fps, monitor.live_people)
                 summary.frames += 1
                 summary.faces.update(f.label for f in faces if not f.unsure)
                 summary.unsure += sum(f.unsure for f in faces)
+                summary.reconnects, summary.dropped = reader.reconnects, reader.dropped
+                for observer in observers:
+                    observer.observe(frame, faces, events, index, now, fps, monitor.live_people, summary)
                 if bar is not None:
                     bar.update()
                 if output is not None:
@@ -257,6 +260,7 @@ def run(
                     summary.unsaved_snapshots = monitor.unsaved_snapshots
                     summary.interrupted = stop.signum
                     summary.reconnects, summary.skipped, summary.lost = reader.reconnects, reader.skipped, reader.lost
+                    summary.dropped = reader.dropped
                     for observer in observers:
                         observer.finish(summary.frames, summary.people, summary.alerts, summary.fps, ended,
                                         interrupted=bool(summary.interrupted))

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import read_frames, read_rows, scene, write_video
+from prometheus_client.parser import text_string_to_metric_families
 
 from facemask.batch import cluster, work
 from facemask.batch.cli import main as batch_main
@@ -414,6 +415,7 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
                                                                      "/api/events?stream=9", "/video.mjpg?stream=2",
                                                                      "/snapshots/1.jpg?stream=2")}
             seen["streams"] = get_json(port, "/api/streams")
+            seen["metrics"] = get(port, "/metrics")
         except BaseException as e:
             seen["error"] = e
         finally:
@@ -452,6 +454,10 @@ def test_serve_shows_each_stream_and_ctrl_c_ends_it_with_the_summary(inputs, liv
     assert [(s["stream"], s["state"]) for s in listed["streams"]] == [(0, "running"), (1, "ended")]
     assert listed["streams"][1]["people"] == file["people"]
     assert listed["total"]["frames"] == sum(s["frames"] for s in listed["streams"])
+    status, body = seen["metrics"][:2]
+    frames = {s.labels["stream"]: s.value for f in text_string_to_metric_families(body.decode())
+              for s in f.samples if s.name == "facemask_frames_total"}
+    assert status == 200 and frames["1"] == 18 and frames["0"] >= 1  # one series per stream
 
 
 def _answers(port: int) -> bool:

@@ -320,7 +320,7 @@ def test_a_client_that_vanishes_or_stalls_leaves_the_pipeline_running(api_run):
 
 
 def test_a_wrong_or_missing_token_is_refused(api_run):
-    for path in ("/", "/api/stats", "/api/events", "/video.mjpg", "/snapshots/1.jpg", "/nowhere"):
+    for path in ("/", "/api/stats", "/api/events", "/metrics", "/video.mjpg", "/snapshots/1.jpg", "/nowhere"):
         for kwargs in ({"token": None}, {"token": "wrong-token-0123456789"}, {"token": TOKEN[:-1]},
                        {"token": None, "query_token": "wrong"}, {"token": TOKEN, "query_token": "wrong"},
                        {"token": None, "headers": {"Authorization": f"Basic {TOKEN}"}}):
@@ -332,6 +332,37 @@ def test_a_wrong_or_missing_token_is_refused(api_run):
     assert headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in headers[
         "content-security-policy"]
     assert api_run.request("/api/stats")[0] == 200
+
+
+def test_metrics_in_prometheus_text_format_follow_the_stats(api_run):
+    parser = pytest.importorskip("prometheus_client.parser")
+    api_run.wait_for(lambda: api_run.json("/api/stats")["frames"] >= 5)
+    before = api_run.json("/api/stats")
+    status, body, headers = api_run.request("/metrics")
+    after = api_run.json("/api/stats")
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=")
+    families = {f.name: f for f in parser.text_string_to_metric_families(body.decode())}
+    kinds = {name: f.type for name, f in families.items()}
+    assert kinds == {"facemask_frames": "counter", "facemask_fps": "gauge", "facemask_faces": "counter",
+                     "facemask_people_in_view": "gauge", "facemask_people_seen": "gauge",
+                     "facemask_alerts": "counter", "facemask_dropped_frames": "counter",
+                     "facemask_reconnects": "counter", "facemask_stage_seconds": "counter",
+                     "facemask_frame_seconds": "histogram"}
+    samples = {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k not in ("stream", "source")))): s.value
+               for f in families.values() for s in f.samples}
+    assert all(s.labels["stream"] == "0" and s.labels["source"] == before["source"]
+               for f in families.values() for s in f.samples)
+    assert before["frames"] <= samples["facemask_frames_total", ()] <= after["frames"]
+    for label in before["faces"]:
+        assert before["faces"][label] <= samples["facemask_faces_total", (("label", label),)] <= after["faces"][label]
+    assert samples["facemask_dropped_frames_total", ()] == 0  # a file: every frame is taken
+    assert {dict(k).get("stage") for name, k in samples if name == "facemask_stage_seconds_total"} >= {
+        "detect", "classify", "draw"}
+    buckets = [v for (name, k), v in samples.items() if name == "facemask_frame_seconds_bucket"]
+    count = samples["facemask_frame_seconds_count", ()]
+    assert buckets == sorted(buckets) and buckets[-1] == count
+    assert before["frames"] - 1 <= count <= after["frames"] - 1  # one interval between two frames
+    assert 0 < samples["facemask_frame_seconds_sum", ()]
 
 
 def test_no_path_from_a_request_reaches_the_disk(api_run):

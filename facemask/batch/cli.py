@@ -17,6 +17,7 @@ from ..cli import (
     linger,
     model_arguments,
     model_inputs,
+    mqtt_argument,
     positive_seconds,
     prog,
     run_command,
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
                        help="reopen a camera or stream that stops up to N times per outage, with back-off")
     video.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                        help="a camera or stream that delivers no frame this long counts as stopped")
+    mqtt_argument(video, "the stream's name, or a video's output folder")
     serve_arguments(p, "the streams run (--streams; ?stream=N picks one)", "every stream has ended")
     return p
 
@@ -94,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> Options:
     return Options(args.model, args.face_detector, args.confidence, args.backend, args.detect_every, args.smooth,
                    args.reclassify_every, args.alert_after, args.reconnect, args.read_timeout, args.on_alert,
-                   args.annotate, args.min_face)
+                   args.annotate, args.min_face, args.mqtt)
 
 
 def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

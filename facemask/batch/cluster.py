@@ -379,7 +379,7 @@ class StreamWatcher:
         try:
             result = run(self.detector, source, None, False, o.detect_every, o.smooth, monitoring,
                          reclassify_every=o.reclassify_every, reconnect=o.reconnect, read_timeout=o.read_timeout,
-                         observers=[live] if live else (), stop=self.stop)
+                         observers=[*([live] if live else ()), *o.sinks(str(source))], stop=self.stop)
         finally:
             ray.get(sent)
             if live:

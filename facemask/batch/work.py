@@ -70,10 +70,17 @@ class Options:
     on_alert: str | None = None
     annotate: bool = False
     min_face: int | None = VIDEO_MIN_FACE
+    mqtt: str | None = None  # broker URL: alerts, ended tracks and counts published as they happen
 
     def results_key(self) -> dict:
         """The options that change what a unit writes: a rerun with other ones redoes the unit."""
-        return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout")}
+        return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout", "mqtt")}
+
+    def sinks(self, source: str, name: str | None = None) -> list:
+        """The frame observers the options ask for besides the run's own: the MQTT publisher."""
+        from ..mqtt import MqttSink
+
+        return [MqttSink(self.mqtt, source, name)] if self.mqtt else []
 
     def load_detector(self, threads: int | None = None) -> MaskDetector:
         return MaskDetector.load(self.model, self.face_detector, self.confidence, self.backend, threads,
@@ -255,7 +262,8 @@ class _FaceRows:
         self.source, self.count = source, count
         self.rows: list[tuple] = []
 
-    def observe(self, frame, faces: list[Face], events, index: int, now: float, fps, people=None) -> None:
+    def observe(self, frame, faces: list[Face], events, index: int, now: float, fps, people=None,
+                summary=None) -> None:
         self.rows.extend(_face_row(self.source, f, index, round(now, 3)) for f in faces)
         self.count(1)
 
@@ -271,7 +279,8 @@ def _video(detector: MaskDetector, unit: Unit, out: Path, options: Options, coun
         annotated = staging / "annotated.mp4" if options.annotate else None
         result = run(detector, unit.source, annotated, False, options.detect_every, options.smooth, monitoring,
                      reclassify_every=options.reclassify_every, reconnect=options.reconnect,
-                     read_timeout=options.read_timeout, observers=[rows], stop=stop)
+                     read_timeout=options.read_timeout, observers=[rows, *options.sinks(unit.source, unit.folder)],
+                     stop=stop)
         if result.interrupted:
             raise Interrupted(f"{unit.name}: stopped")
         if result.lost:
