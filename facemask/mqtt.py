@@ -128,6 +128,10 @@ class MqttSink:
         client.reconnect_delay_set(*RECONNECT_DELAYS)
         client.max_queued_messages_set(queue_size)
         client.on_connect = self._connected
+        client.on_connect_fail = lambda client, userdata: self._down("cannot be reached")
+        client.on_disconnect = lambda client, userdata, flags, reason_code, properties: self._down(
+            f"connection lost ({reason_code})")
+        self._outage = self._closing = False
         client.on_publish = lambda client, userdata, mid, reason_code, properties: self._confirmed.add(mid)
         self._refusal_told = False
         try:
@@ -144,7 +148,16 @@ class MqttSink:
                 self._refusal_told = True
                 warn(f"MQTT broker {self.broker.address} refused the connection: {reason_code}")
             return
+        if self._outage:
+            self._outage = False
+            notice(f"MQTT: connected to {self.broker.address} again")
         client.publish(f"{self.topic}/status", "online", qos=1, retain=True)
+
+    def _down(self, why: str) -> None:
+        """Once per outage: the broker is away; events wait in the queue while paho-mqtt reconnects."""
+        if not (self._outage or self._closing):
+            self._outage = True
+            warn(f"MQTT broker {self.broker.address} {why}; events wait in the queue while it reconnects")
 
     # The frame loop's side: never waits.
 
@@ -171,6 +184,7 @@ class MqttSink:
         while not self._confirmed.issuperset(self._event_ids) and time.monotonic() < deadline:
             time.sleep(0.02)
         unsent = self._full + self._refused + len(set(self._event_ids) - self._confirmed)
+        self._closing = True
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()

@@ -123,6 +123,18 @@ def test_broker_urls_are_checked_and_never_show_the_password(monkeypatch):
     assert camera_name(f"rtsp://me:{PASSWORD}@cam1.local:554/live/ch1") == "cam1.local-live-ch1"
 
 
+def test_without_paho_the_error_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from facemask.errors import FacemaskError
+    from facemask.mqtt import MqttSink
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "paho" else find_spec(name, *a))
+    with pytest.raises(FacemaskError, match=r"--mqtt needs paho.*facemask-detector\[mqtt\]"):
+        MqttSink("mqtt://127.0.0.1/x", 0)
+
+
 @pytest.mark.parametrize("url", ["http://h/p", f"mqtt://u:{PASSWORD}@h:0x/p"])
 def test_a_bad_url_exits_2_without_the_password(url, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
@@ -191,6 +203,7 @@ def test_a_broker_that_goes_away_costs_no_frames(broker, tmp_path, color_model):
     assert run.finish(120) == 0, run.stderr[-2000:]
     assert f"{frames} frames" in run.stdout
     assert "were not delivered" in run.stderr and "Traceback" not in run.stderr
+    assert run.stderr.count("connection lost") == 1  # one warning per outage, not one per try
 
 
 def test_the_publisher_reconnects_when_the_broker_comes_back(broker, tmp_path, color_model):
@@ -209,6 +222,7 @@ def test_the_publisher_reconnects_when_the_broker_comes_back(broker, tmp_path, c
         assert run.finish(120) == 0, run.stderr[-2000:]
         listener.wait_for("test/gate/track_end", timeout=10)
         assert "600 frames" in run.stdout and "were not delivered" not in run.stderr
+        assert "connected to mqtt://127.0.0.1" in run.stderr
     finally:
         listener.close()
 

@@ -13,6 +13,9 @@ import hashlib
 import re
 from pathlib import Path
 
+from facemask.cli import command_parser, console_entry, run_command
+from facemask.errors import DatasetError
+
 from .cli import WEB_SOURCES
 from .originals import BOX_COLUMNS, DOWNLOADS, LIST_COLUMNS, WEB_BOXES, write_gz_tsv
 from .splits import group_keys, near_duplicate_keys, read_tsv
@@ -40,17 +43,21 @@ def web_box_rows(shared: Path) -> list[dict[str, str]]:
                 return match[1] if match else ""
 
             if text.count("<object>") != 1:
-                raise SystemExit(f"{xml}: one face per photo expected")
+                raise DatasetError(f"{xml}: one face per photo expected")
             rows.append({"xml": f"{source}/annotations/{xml.name}", "image": tag("filename"),
                          **{k: tag(k) for k in BOX_COLUMNS[2:]}})
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m facemask.tools.dataset.download_list", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser("python -m facemask.tools.dataset.download_list",
+                            "Write the lists --download ships (downloads.tsv.gz, web_boxes.tsv.gz) from the curated "
+                            "datasets folder and its DOWNLOADS.tsv")
     parser.add_argument("--shared", type=Path, default=Path("../shared/datasets"), help="the curated datasets")
-    args = parser.parse_args(argv)
+    return run_command(write_lists, parser.parse_args(argv))
+
+
+def write_lists(args: argparse.Namespace) -> None:
     keys = near_duplicate_keys(args.shared) | group_keys(args.shared)
     rows = [{**{k: row[k] for k in LIST_COLUMNS[:-1]}, "key": split_key(args.shared, row["local"], keys)}
             for row in read_tsv(args.shared / "DOWNLOADS.tsv")]
@@ -59,5 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {DOWNLOADS} ({len(rows)} files) and {WEB_BOXES}")
 
 
+console = console_entry(main)
+
 if __name__ == "__main__":
-    main()
+    console()
