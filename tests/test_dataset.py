@@ -561,3 +561,16 @@ def test_a_missing_face_detector_is_one_error_line_and_exit_1(shared: Path, tmp_
     assert run_cli(shared, tmp_path / "out") == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert err == ["error: res10 SSD face detector not found"]
+
+
+@pytest.mark.parametrize("kind", ["brand", "credit", "pattern"])
+def test_watermarks_are_light_partial_and_repeatable(kind):
+    from facemask.tools.watermark import paste_watermark
+
+    face = np.full((180, 150, 3), 60, np.uint8)
+    marked = paste_watermark(face, np.random.default_rng(3), kind)
+    assert marked.shape == face.shape and marked.dtype == np.uint8
+    touched = (marked.astype(int) - face).max(axis=2) > 10
+    assert 0.005 < touched.mean() < 0.6  # text over part of the face, not a veil over all of it
+    assert (marked >= face).all()  # lighter only: white or light grey
+    assert np.array_equal(marked, paste_watermark(face, np.random.default_rng(3), kind))
