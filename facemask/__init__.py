@@ -13,8 +13,9 @@ import os
 # a billion pixels, lets one small file take many GB.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(100_000_000))
 
-from .detector import Face, MaskDetector
+from .detector import MaskDetector
 from .errors import FacemaskError
 from .labels import CLASSES
+from .types import Face
 
 __all__ = ["CLASSES", "Face", "FacemaskError", "MaskDetector"]

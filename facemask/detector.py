@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .classifier import Classifier, load_classifier
 from .errors import FacemaskError
-from .faces import Box, FaceFinder, crop_box, load_face_finder
+from .faces import FaceFinder, crop_box, load_face_finder
 from .images import to_bgr8
 from .labels import CLASSES
-
-# Faces whose box is smaller than this (its shorter side, in pixels) are shown and counted as too small to
-# tell: the classifier is wrong on about one in four of them (docs/results.md, "Small faces").
-UNSURE_BELOW = 32
-
-
-@dataclass(frozen=True)
-class Face:
-    box: Box
-    label: str  # the most likely class, even for a face too small to be sure of
-    confidence: float
-    probs: np.ndarray
-    score: float = 1.0  # the face detector's confidence
-    track_id: int | None = None  # the same number for the same face across a video
-
-    @property
-    def unsure(self) -> bool:
-        """Too small to label: drawn as "?", left out of the counts per class, never alerted on."""
-        x1, y1, x2, y2 = self.box
-        return min(x2 - x1, y2 - y1) < UNSURE_BELOW
+from .types import Box, Face
 
 
 def label_faces(boxes: list[tuple[Box, float]], probs: np.ndarray) -> list[Face]:

@@ -19,6 +19,7 @@ from .errors import FacemaskError
 from .files import opencv_path, sha256, shipped
 from .images import shrink
 from .scanning import Coverage, ScanPlan, detection_scale, plan_scan
+from .types import Box
 
 DEFAULT_DIR = shipped("face_detector")
 MIN_FACE_SIZE = 10
@@ -41,7 +42,6 @@ MAX_NETS = 12  # YuNet detectors kept, one per input size; photos of many sizes 
 # same centre (medians over faces both detectors found; docs/detector.md).
 REFRAME_W, REFRAME_H = 1.03, 1.04
 
-Box = tuple[int, int, int, int]
 Detection = tuple[Box, float]
 Raw = tuple[tuple[float, float, float, float], float]  # YuNet's own box (x, y, width, height) and its score
 

@@ -27,11 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .detector import Face
 from .events import wall_time
 from .images import shrink
 from .labels import CLASSES, compliance
 from .stream import redact
+from .types import FrameResult
 
 MAX_FPS = 10.0  # frames a second encoded for watchers, at most
 JPEG_QUALITY = 75
@@ -182,11 +182,12 @@ class LiveState(_LiveView):
 
     # The frame loop's side: cheap, never waits for a reader.
 
-    def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
-                fps: float, people: Callable[[], Counter] | None = None, summary=None) -> None:
-        """One annotated frame, its faces, the events it raised, the run's clock (`now`, seconds: video time
-        for a file) and frame rate; `people` counts unique people per class, called twice a second at most;
-        `summary` (video.Summary) the run's figures so far: frames dropped, reconnections, time per stage."""
+    def observe(self, result: FrameResult, frame: np.ndarray, fps: float,
+                people: Callable[[], Counter] | None = None, summary=None) -> None:
+        """One frame's result, the annotated frame and the frame rate; `people` counts unique people per
+        class, called twice a second at most; `summary` (video.Summary) the run's figures so far: frames
+        dropped, reconnections, time per stage."""
+        faces, events, index, now = result.faces, result.events, result.index, result.time
         tick = time.perf_counter()
         if self._t0 is None:
             self._t0 = tick

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .detector import Face
 from .errors import FacemaskError, notice, warn
 from .events import CommandHook, EventLog, label_runs, ring_bell, wall_time
-from .faces import Box
 from .images import write_image
 from .labels import DISPLAY_NAMES
 from .overlay import draw_banner, draw_tally
 from .stream import redact
 from .tracking import Track, Tracker
+from .types import Box, Face
 
 ALERT_LABELS = frozenset({"without_mask", "incorrect_mask"})
 BANNER_SECONDS = 3.0  # how long the banner of an alert stays up

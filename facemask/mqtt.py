@@ -27,11 +27,11 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from .detector import Face
 from .errors import SourceError, notice, require, warn
 from .events import wall_time
 from .labels import CLASSES
 from .stream import redact, source_name
+from .types import FrameResult
 
 PASSWORD_ENV = "FACEMASK_MQTT_PASSWORD"
 QUEUE_SIZE = 1000  # messages waiting for the broker, at most
@@ -161,9 +161,10 @@ class MqttSink:
 
     # The frame loop's side: never waits.
 
-    def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
-                fps: float, people: Callable[[], Counter] | None = None, summary=None) -> None:
-        for event in events:
+    def observe(self, result: FrameResult, frame: np.ndarray, fps: float,
+                people: Callable[[], Counter] | None = None, summary=None) -> None:
+        faces = result.faces
+        for event in result.events:
             self._event(event)
         tick = time.monotonic()
         if tick - self._counts_at >= self.counts_every:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .detector import Face
 from .labels import CLASSES, COLORS, DISPLAY_NAMES, UNSURE_COLOR, compliance
+from .types import Face
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, ALERT_RED = (255, 255, 255), (0, 0, 0), (0, 0, 200)

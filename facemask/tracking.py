@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .faces import Box, clamp_box, iou
+from .faces import clamp_box, iou
 from .labels import CLASSES
 from .scanning import Coverage
+from .types import Box
 
 FLOW_SCALE = 0.5  # optical flow on a half-size gray frame: precise enough for boxes, 4x cheaper
 CONFIDENT = 0.8  # a smoothed label at least this sure may skip some classifications

@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .detector import Face, MaskDetector
+from .detector import MaskDetector
 from .errors import SourceError
 from .faces import crop_box
 from .images import to_bgr8
@@ -27,6 +27,7 @@ from .monitor import Monitor, MonitorConfig
 from .overlay import draw_faces, draw_fps
 from .stream import READ_TIMEOUT, FrameReader, FrameWriter
 from .tracking import Tracker
+from .types import Face, FrameResult
 
 WINDOW = "Face mask detector"
 
@@ -76,11 +77,11 @@ class FrameObserver(Protocol):
     """What the frame loop tells whoever follows a run (the dashboard's LiveState, the batch runner's CSV of
     faces): one interface, so that the loop does not grow a hook per caller."""
 
-    def observe(self, frame: np.ndarray, faces: list[Face], events: list[dict], index: int, now: float,
-                fps: float, people: Callable[[], Counter] | None = None, summary: Summary | None = None) -> None:
-        """A finished frame (drawn on, not to be drawn on again), its faces and the events it raised, the
-        run's clock (video time for a file) and frame rate; `people()` counts unique people per class;
-        `summary`: the run's figures so far (read it here: it changes after the call)."""
+    def observe(self, result: FrameResult, frame: np.ndarray, fps: float,
+                people: Callable[[], Counter] | None = None, summary: Summary | None = None) -> None:
+        """A frame's result, the frame (drawn on, not to be drawn on again) and the frame rate; `people()`
+        counts unique people per class; `summary`: the run's figures so far (read it here: it changes after
+        the call)."""
 
     def finish(self, frames: int, people: Counter, alerts: int, mean_fps: float, events: list[dict],
                interrupted: bool) -> None:
@@ -217,8 +218,9 @@ def run(
                 summary.faces.update(f.label for f in faces if not f.unsure)
                 summary.unsure += sum(f.unsure for f in faces)
                 summary.reconnects, summary.dropped = reader.reconnects, reader.dropped
+                result = FrameResult(index, now, faces, events)
                 for observer in observers:
-                    observer.observe(frame, faces, events, index, now, fps, monitor.live_people, summary)
+                    observer.observe(result, frame, fps, monitor.live_people, summary)
                 if bar is not None:
                     bar.update()
                 if output is not None:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from facemask.errors import DatasetError
-from facemask.faces import Box
 from facemask.images import decode_image
 from facemask.labels import CLASSES
 from facemask.manifest import COLUMNS, MANIFEST
@@ -21,6 +20,7 @@ from facemask.tools.dataset.crops import MAX_SIDE, Report
 from facemask.tools.dataset.splits import SPLITS, near_duplicate_keys, read_tsv, split_for
 from facemask.tools.label_fixes import LABEL_FIXES, fixed_label, read_label_fixes
 from facemask.tools.voc import parse_xml
+from facemask.types import Box
 
 RNG_SEED = 7
 

@@ -13,12 +13,12 @@ import pytest
 from conftest import CLASS_COLORS, GRACE_HOPPER, write_video
 
 from facemask.cli import video_main
-from facemask.detector import UNSURE_BELOW, Face
 from facemask.errors import OutputError
 from facemask.events import CommandHook, EventLog, label_runs, ring_bell
 from facemask.monitor import Monitor, MonitorConfig
 from facemask.overlay import draw_faces, draw_tally, face_text, tally_lines
 from facemask.tracking import Tracker
+from facemask.types import UNSURE_BELOW, Face
 
 FPS = 10
 MASK, BARE, WRONG = np.array([0.9, 0.05, 0.05]), np.array([0.05, 0.9, 0.05]), np.array([0.05, 0.05, 0.9])

@@ -9,7 +9,6 @@ from conftest import GRACE_HOPPER
 
 from facemask import MaskDetector
 from facemask.classifier import load_classifier
-from facemask.detector import UNSURE_BELOW
 from facemask.faces import YuNetFaceFinder
 from facemask.scanning import (
     COARSE_PIXELS,
@@ -22,6 +21,7 @@ from facemask.scanning import (
     plan_scan,
 )
 from facemask.tracking import Tracker
+from facemask.types import UNSURE_BELOW
 from facemask.video import annotate
 
 A = np.array([0.8, 0.1, 0.1])

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..detector import Face, MaskDetector
+from ..detector import MaskDetector
 from ..errors import FacemaskError, SourceError
 from ..files import atomic_path, write_json
 from ..image_batch import csv_cell, read_or_warn, write_or_warn
@@ -39,6 +39,7 @@ from ..monitor import MonitorConfig
 from ..overlay import draw_faces
 from ..scanning import VIDEO_MIN_FACE
 from ..stream import frame_count, is_network, open_capture, redact
+from ..types import Face, FrameResult
 from ..video import run
 
 FACE_FIELDS = ("file", "frame", "time", "x1", "y1", "x2", "y2", "label", "confidence", "track", "face_score",
@@ -262,9 +263,8 @@ class _FaceRows:
         self.source, self.count = source, count
         self.rows: list[tuple] = []
 
-    def observe(self, frame, faces: list[Face], events, index: int, now: float, fps, people=None,
-                summary=None) -> None:
-        self.rows.extend(_face_row(self.source, f, index, round(now, 3)) for f in faces)
+    def observe(self, result: FrameResult, frame, fps, people=None, summary=None) -> None:
+        self.rows.extend(_face_row(self.source, f, result.index, round(result.time, 3)) for f in result.faces)
         self.count(1)
 
     def finish(self, *args, **kwargs) -> None:

@@ -14,8 +14,8 @@ from typing import TextIO
 import numpy as np
 
 from facemask.errors import ImageError, ImageTooLarge, printable
-from facemask.faces import Box
 from facemask.images import decode_image, read_bytes, resize_longest
+from facemask.types import Box
 
 SYNTHETIC_SOURCES = frozenset({"maskedfacenet"})  # masks pasted on by software, not photographed
 MAX_SIDE = 256

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from facemask.faces import Box, clip_box, crop_box
+from facemask.faces import clip_box, crop_box
+from facemask.types import Box
 
 # How the res10 SSD frames a face compared with a VOC ground-truth box, measured once on 150 VOC images
 # (75 from each of face-mask-voc and ilc2021-train; FaceFinder at confidence 0.3; 222 SSD boxes matched

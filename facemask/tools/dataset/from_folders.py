@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facemask.faces import Box, FaceFinder, SSDFaceFinder, clip_box, crop_box
+from facemask.faces import FaceFinder, SSDFaceFinder, clip_box, crop_box
 from facemask.images import list_images
 from facemask.labels import CLASSES, canonical_label
+from facemask.types import Box
 
 from .crops import SYNTHETIC_SOURCES, Crop, Report, load_new_image, relative, safe_stem
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from facemask.errors import DatasetError, FacemaskError, warn
-from facemask.faces import Box, clip_box, crop_box, iou
+from facemask.faces import clip_box, crop_box, iou
 from facemask.images import read_image
 from facemask.labels import CLASSES, canonical_label
 from facemask.manifest import read_manifest
@@ -24,6 +24,7 @@ from facemask.tools.label_fixes import fixed_label
 from facemask.tools.sheets import contact_sheet
 from facemask.tools.voc import VocError, find_voc_image, read_voc
 from facemask.train.report import classification_metrics, ranking_metrics
+from facemask.types import Box
 
 from .matching import (
     IOU_THRESHOLDS,
