@@ -43,7 +43,8 @@ def measure(video: Path, phases: int, seconds: float, clients: int) -> list[dict
     from facemask.cli import video_parser
     from facemask.dashboard import Dashboard
     from facemask.live import LiveState
-    from facemask.monitor import MonitorConfig
+    from facemask.pipeline import StreamOptions
+    from facemask.sinks import AlertOutputs
     from facemask.video import run
 
     defaults = video_parser().parse_args([])
@@ -85,9 +86,7 @@ def measure(video: Path, phases: int, seconds: float, clients: int) -> list[dict
 
     threading.Thread(target=control, daemon=True).start()
     try:
-        summary = run(detector, str(video), None, display=False, smooth=defaults.smooth,
-                      reclassify_every=defaults.reclassify_every,
-                      monitoring=MonitorConfig(alert_after=defaults.alert_after, bell=False), observers=[live])
+        summary = run(detector, str(video), StreamOptions(), alerts=AlertOutputs(bell=False), sinks=[live])
     finally:
         dashboard.stop()
     if not summary.interrupted:

@@ -97,7 +97,8 @@ def main() -> int:
     warmup = args.warmup if args.warmup is not None else min(60.0, seconds / 5)
 
     from facemask import MaskDetector
-    from facemask.monitor import MonitorConfig
+    from facemask.pipeline import StreamOptions
+    from facemask.sinks import AlertOutputs
     from facemask.video import run
 
     detector = MaskDetector.load(args.model)
@@ -124,12 +125,12 @@ def main() -> int:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        monitoring = MonitorConfig(alert_after=2.0, log=Path(tmp) / "events.jsonl",
-                                   snapshots=Path(tmp) / "snapshots", bell=False)
+        alerts = AlertOutputs(log=Path(tmp) / "events.jsonl", snapshots=Path(tmp) / "snapshots", bell=False)
         output = None if args.no_output else Path(tmp) / "soak.mp4"
-        summary = run(detector, "generated camera", output, display=False, detect_every=args.detect_every,
-                      smooth=5, monitoring=monitoring, opener=lambda source: camera)
-        events = sum(1 for _ in open(monitoring.log, encoding="utf-8")) if monitoring.log.exists() else 0
+        options = StreamOptions(detect_every=args.detect_every, alert_after=2.0)
+        summary = run(detector, "generated camera", options, output=output, alerts=alerts,
+                      opener=lambda source: camera)
+        events = sum(1 for _ in open(alerts.log, encoding="utf-8")) if alerts.log.exists() else 0
     done.set()
     sampler.join()
     readings.append((time.monotonic() - start, camera.frames, rss_mb()))

@@ -69,10 +69,11 @@ class FaceCounts:
     def __init__(self):
         self.frames: Counter = Counter()
 
-    def observe(self, frame, faces, *args, **kwargs) -> None:
-        self.frames[len(faces)] += 1
+    def observe(self, result) -> None:
+        if result.frame is not None:
+            self.frames[len(result.faces)] += 1
 
-    def finish(self, *args, **kwargs) -> None:
+    def close(self, summary) -> None:
         pass
 
 
@@ -86,13 +87,14 @@ def child(mode: str, video: str, model: str, out: str | None) -> dict:
     if mode.startswith("ours"):
         from facemask import MaskDetector
         from facemask.cli import video_parser
+        from facemask.pipeline import StreamOptions
         from facemask.video import run
 
         defaults = video_parser().parse_args([])  # the settings detect_mask_video.py runs with
         detector = MaskDetector.load(model, "ssd" if mode == "ours-ssd" else "yunet", min_face=defaults.min_face)
         counts = FaceCounts()
-        summary = run(detector, video, out, display=False, detect_every=3 if mode == "ours-k3" else 1,
-                      smooth=defaults.smooth, reclassify_every=defaults.reclassify_every, observers=[counts])
+        options = StreamOptions(detect_every=3 if mode == "ours-k3" else 1)  # the script's defaults otherwise
+        summary = run(detector, video, options, output=out, sinks=[counts])
         stages = {k: 1000 * v / summary.frames for k, v in summary.stage_seconds.items()}
         return {"frames": summary.frames, "fps": summary.fps, "ms": stages, "backend": detector.classifier.backend,
                 "first_frame_s": time.perf_counter() - start - summary.seconds + summary.first_frame_seconds,

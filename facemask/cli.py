@@ -475,7 +475,7 @@ def start_dashboard(args: argparse.Namespace, make_lives: Callable[[], list]):
         dashboard = Dashboard(lives, host, port, args.serve_token)
     except BaseException:
         for live in lives:
-            live.close()
+            live.shutdown()
         raise
     dashboard.start()
     token = f"?token={args.serve_token}" if made else "?token=..." if args.serve_token else ""
@@ -496,8 +496,9 @@ def linger(dashboard, seconds: float) -> None:
 
 
 def _video(args) -> None:
-    from .monitor import MonitorConfig
     from .mqtt import MqttSink
+    from .pipeline import StreamOptions
+    from .sinks import AlertOutputs
     from .video import run
 
     source = args.video if args.video else args.camera
@@ -507,12 +508,12 @@ def _video(args) -> None:
 
         detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
                                      min_face=args.min_face)
-        monitoring = MonitorConfig(args.alert_after, args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
-        observers = [*(dashboard.lives if dashboard else ()), *([MqttSink(args.mqtt, source)] if args.mqtt else ())]
-        summary = run(detector, source, args.output, not args.no_display, args.detect_every, args.smooth,
-                      monitoring, reclassify_every=args.reclassify_every, reconnect=args.reconnect,
-                      read_timeout=args.read_timeout, progress=args.no_display and show_progress(args),
-                      observers=observers)
+        options = StreamOptions(args.detect_every, args.smooth, args.reclassify_every, args.alert_after,
+                                args.reconnect, args.read_timeout)
+        alerts = AlertOutputs(args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
+        sinks = [*(dashboard.lives if dashboard else ()), *([MqttSink(args.mqtt, source)] if args.mqtt else ())]
+        summary = run(detector, source, options, output=args.output, display=not args.no_display, alerts=alerts,
+                      sinks=sinks, progress=args.no_display and show_progress(args))
         print(summary, flush=True)
         if args.output and summary.frames:
             print(f"wrote {args.output}", flush=True)

@@ -313,7 +313,7 @@ class Dashboard:
     def stop(self) -> None:
         """End the streams, then the server; a client that stopped reading is cut off after 3 seconds."""
         for live in self.lives:
-            live.close()
+            live.shutdown()
         # A stream still open when the grace period ends is cancelled, which uvicorn would log as a traceback.
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         self.server.should_exit = True

@@ -61,6 +61,14 @@ class MaskDetector:
         boxes = self.finder.find(frame)
         return label_faces(boxes, self.classify([crop_box(frame, box) for box, _ in boxes]))
 
+    def stream(self, source: int | str, options=None, stop=None):
+        """The results of a video, camera or stream, frame by frame, nothing drawn: a facemask.pipeline.Stream
+        (iterate it for FrameResults; `options`: a pipeline.StreamOptions; `stop`: an interrupt.StopRequest
+        that ends it after the frame in hand). Opening the source fails with a SourceError."""
+        from .pipeline import Stream
+
+        return Stream(self, source, options, stop)
+
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """(N, 3) probabilities in CLASSES order; unusable crops (empty, not an image) get NaN rows.
 

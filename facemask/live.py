@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -30,8 +30,9 @@ import numpy as np
 from .events import wall_time
 from .images import shrink
 from .labels import CLASSES, compliance
+from .overlay import render
 from .stream import redact
-from .types import FrameResult
+from .types import FrameResult, Summary
 
 MAX_FPS = 10.0  # frames a second encoded for watchers, at most
 JPEG_QUALITY = 75
@@ -40,7 +41,6 @@ THUMB_WIDTH = 320  # alert thumbnails
 MAX_EVENTS = 200  # events kept for /api/events; older ones are in the --log file
 MAX_THUMBS = 50  # alert thumbnails kept in memory
 HISTORY_MINUTES = 60  # compliance over time: the last hour, by minute
-PEOPLE_EVERY = 0.5  # seconds between counts of the open tracks (a Counter over each track's labels)
 # Upper bounds (seconds) of the buckets of the frame-time histogram (facemask.metrics); the last is +Inf.
 FRAME_BUCKETS = (0.01, 0.02, 0.033, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -148,7 +148,7 @@ class _LiveView:
     def closed(self) -> bool:
         return self._closed
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
         """Tell the video streams to end."""
         with self._cond:
             self._closed = True
@@ -174,7 +174,6 @@ class LiveState(_LiveView):
         self._version = 0  # of the figures: a LiveCopy keeps the newest it was sent
         self._stats = _empty_stats()
         self._history: deque[dict] = deque(maxlen=HISTORY_MINUTES)
-        self._people_at = -float("inf")
         self._t0: float | None = None
         self._last_tick: float | None = None
         self._encoder = threading.Thread(target=self._encode_loop, name="dashboard-encoder", daemon=True)
@@ -182,20 +181,21 @@ class LiveState(_LiveView):
 
     # The frame loop's side: cheap, never waits for a reader.
 
-    def observe(self, result: FrameResult, frame: np.ndarray, fps: float,
-                people: Callable[[], Counter] | None = None, summary=None) -> None:
-        """One frame's result, the annotated frame and the frame rate; `people` counts unique people per
-        class, called twice a second at most; `summary` (video.Summary) the run's figures so far: frames
-        dropped, reconnections, time per stage."""
-        faces, events, index, now = result.faces, result.events, result.index, result.time
+    def observe(self, result: FrameResult) -> None:
+        """One frame's result (a sink of the run): the annotated frame is what watchers see; the last result of
+        a run, which has no frame, brings the events of the tracks still open."""
+        if result.frame is None:
+            with self._cond:
+                for event in result.events:
+                    self._add_event(event, None)
+            return
+        faces, events, index, now, fps = result.faces, result.events, result.index, result.time, result.fps
+        frame = render(result)
         tick = time.perf_counter()
         if self._t0 is None:
             self._t0 = tick
         frame_time, self._last_tick = (None if self._last_tick is None else tick - self._last_tick), tick
         counts = Counter(f.label for f in faces if not f.unsure)  # a face too small to tell counts nowhere
-        counted = None
-        if people is not None and tick - self._people_at >= PEOPLE_EVERY:
-            self._people_at, counted = tick, people()
         thumbs = {id(e): encode_jpeg(frame, THUMB_WIDTH) for e in events if e.get("event") == "alert"}
         with self._cond:
             self._frame, self._frame_seq = frame, self._frame_seq + 1
@@ -209,11 +209,9 @@ class LiveState(_LiveView):
             s["in_view"] = {c: counts[c] for c in CLASSES}
             for c in CLASSES:
                 s["faces"][c] += counts[c]
-            if counted is not None:
-                s["people"] = {c: counted[c] for c in CLASSES}
-            if summary is not None:
-                s["dropped"], s["reconnects"] = summary.dropped, summary.reconnects
-                s["stage_seconds"] = {k: round(v, 6) for k, v in summary.stage_seconds.items()}
+            s["people"] = {c: result.people[c] for c in CLASSES}
+            if result.summary is not None:
+                self._run_figures(result.summary)
             if frame_time is not None:
                 histogram = s["frame_seconds"]
                 histogram["buckets"][bisect.bisect_left(FRAME_BUCKETS, frame_time)] += 1
@@ -224,18 +222,27 @@ class LiveState(_LiveView):
             if self._viewers:
                 self._cond.notify_all()
 
-    def finish(self, frames: int, people: Counter, alerts: int, mean_fps: float, events: list[dict],
-               interrupted: bool) -> None:
-        """The run is over: its final figures (those of its summary) and the events its end raised."""
+    def _run_figures(self, summary: Summary) -> None:
+        """Dropped frames, reconnections and time per stage, for /metrics; the caller holds the lock."""
+        s = self._stats
+        s["dropped"], s["reconnects"] = summary.dropped, summary.reconnects
+        s["stage_seconds"] = {k: round(v, 6) for k, v in summary.stage_seconds.items()}
+
+    def close(self, summary: Summary) -> None:
+        """The run is over (a sink's end): its final figures, those of its summary. The page stays up."""
         with self._cond:
-            self._state = "stopped" if interrupted else "ended"
+            self._run_figures(summary)
+            self._state = "stopped" if summary.interrupted else "ended"
             self._version += 1
             s = self._stats
-            s["frames"], s["alerts"], s["mean_fps"] = frames, alerts, round(mean_fps, 2)
-            s["people"] = {c: people[c] for c in CLASSES}
+            s["frames"], s["alerts"], s["mean_fps"] = summary.frames, summary.alerts, round(summary.fps, 2)
+            s["people"] = {c: summary.people[c] for c in CLASSES}
             s["in_view"] = dict.fromkeys(CLASSES, 0)
-            for event in events:
-                self._add_event(event, None)
+
+    def shutdown(self) -> None:
+        """End the encoder and tell the video streams to end (the dashboard is closing)."""
+        super().shutdown()
+        self._encoder.join(5)
 
     def _add_to_history(self, now: float, counts: Counter, faces: int) -> None:
         minute = int(now // 60)
@@ -273,11 +280,6 @@ class LiveState(_LiveView):
             return {"run": self.run, "version": self._version, "stats": self.stats(), "events": events,
                     "thumbs": {e["id"]: self._events.thumbs.get(e["id"]) for e in events if e["thumbnail"]},
                     "frame": self.jpeg_after(since_frame)}  # the lock is reentrant
-
-    def close(self) -> None:
-        """End the encoder and tell the streams to end."""
-        super().close()
-        self._encoder.join(5)
 
     def _encoding_due(self, done: int) -> bool:
         return self._closed or bool(self._viewers and self._frame_seq != done)

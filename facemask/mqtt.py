@@ -21,17 +21,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
-
-import numpy as np
 
 from .errors import SourceError, notice, require, warn
 from .events import wall_time
 from .labels import CLASSES
 from .stream import redact, source_name
-from .types import FrameResult
+from .types import FrameResult, Summary
 
 PASSWORD_ENV = "FACEMASK_MQTT_PASSWORD"
 QUEUE_SIZE = 1000  # messages waiting for the broker, at most
@@ -99,7 +96,7 @@ def topic_level(name: str) -> str:
 
 
 class MqttSink:
-    """Publishes a run to an MQTT broker (see the module's docstring); a frame observer of video.run."""
+    """Publishes a run to an MQTT broker (see the module's docstring): a sink (facemask.sinks)."""
 
     def __init__(self, url: str, source: int | str, name: str | None = None, queue_size: int = QUEUE_SIZE,
                  counts_every: float = COUNTS_EVERY):
@@ -161,23 +158,18 @@ class MqttSink:
 
     # The frame loop's side: never waits.
 
-    def observe(self, result: FrameResult, frame: np.ndarray, fps: float,
-                people: Callable[[], Counter] | None = None, summary=None) -> None:
-        faces = result.faces
+    def observe(self, result: FrameResult) -> None:
         for event in result.events:
             self._event(event)
         tick = time.monotonic()
-        if tick - self._counts_at >= self.counts_every:
+        if result.frame is not None and tick - self._counts_at >= self.counts_every:
             self._counts_at = tick
-            in_view = Counter(f.label for f in faces if not f.unsure)
-            self._counts(in_view, sum(f.unsure for f in faces), people() if people else None)
+            faces = result.faces
+            self._counts(Counter(f.label for f in faces if not f.unsure), sum(f.unsure for f in faces), result.people)
 
-    def finish(self, frames: int, people: Counter, alerts: int, mean_fps: float, events: list[dict],
-               interrupted: bool) -> None:
-        """Publish the last events and counts, say `offline`, wait a little for the broker, report losses."""
-        for event in events:
-            self._event(event)
-        self._counts(Counter(), 0, people)
+    def close(self, summary: Summary) -> None:
+        """Publish the last counts, say `offline`, wait a little for the broker, report what was lost."""
+        self._counts(Counter(), 0, summary.people)
         self._put(("status", "offline", 1, True))
         self._queue.put(None)
         deadline = time.monotonic() + FLUSH_SECONDS
@@ -198,11 +190,10 @@ class MqttSink:
     def _event(self, event: dict) -> None:
         self._put((event["event"], json.dumps(event | {"camera": self.camera}), 1, False), event=True)
 
-    def _counts(self, in_view: Counter, unsure: int, people: Counter | None) -> None:
+    def _counts(self, in_view: Counter, unsure: int, people: Counter) -> None:
         payload = {"camera": self.camera, "time": wall_time(), "in_view": {c: in_view[c] for c in CLASSES},
                    "unsure": unsure}
-        if people is not None:
-            payload["people"] = {c: people[c] for c in CLASSES}
+        payload["people"] = {c: people[c] for c in CLASSES}
         self._put(("people", json.dumps(payload), 0, True))
 
     def _put(self, item: tuple, event: bool = False) -> None:

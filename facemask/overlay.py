@@ -1,12 +1,16 @@
-"""What is drawn on a frame: labelled boxes, the frame rate, the tally of people in view, the alert banner."""
+"""What is drawn on a frame: labelled boxes, the frame rate, the tally of people in view, the alert banner.
+
+Only the sinks that show or save pixels draw, each through `render`, which draws a result's frame once."""
 
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
 
 from .labels import CLASSES, COLORS, DISPLAY_NAMES, UNSURE_COLOR, compliance
-from .types import Face
+from .types import Face, FrameResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, ALERT_RED = (255, 255, 255), (0, 0, 0), (0, 0, 200)
@@ -83,3 +87,21 @@ def draw_banner(frame: np.ndarray, text: str) -> None:
     top = max(0, h - th - round(20 * z))
     frame[top:h] = ALERT_RED
     cv2.putText(frame, text, (round(10 * z), h - round(10 * z)), FONT, 0.7 * z, WHITE, thick, cv2.LINE_AA)
+
+
+def render(result: FrameResult) -> np.ndarray:
+    """The result's frame with its faces, the frame rate, the tally and a fresh alert's banner drawn on: a copy,
+    made the first time it is asked for and shared by every sink that asks after (they must not draw on it);
+    the time it takes counts as the run's "draw" stage."""
+    if not result.drawn:
+        start = time.perf_counter()
+        frame = result.frame.copy()
+        draw_faces(frame, result.faces)
+        draw_fps(frame, result.fps)
+        draw_tally(frame, result.faces)
+        if result.banner:
+            draw_banner(frame, result.banner)
+        result.drawn.append(frame)
+        if result.summary is not None:
+            result.summary.stage_seconds["draw"] += time.perf_counter() - start
+    return result.drawn[0]

@@ -25,7 +25,7 @@ from conftest import Script, read_frames, scene, write_video
 
 from facemask.cli import serve_address, video_main
 from facemask.live import MAX_WIDTH, THUMB_WIDTH, LiveCopy, LiveState, encode_jpeg
-from facemask.types import Face, FrameResult
+from facemask.types import Face, FrameResult, Summary
 
 pytest.importorskip("starlette", reason="the dashboard extra is not installed")
 pytest.importorskip("uvicorn", reason="the dashboard extra is not installed")
@@ -174,13 +174,13 @@ def test_nothing_is_encoded_unless_watched_and_then_at_the_capped_rate():
     frame = np.zeros((480, 640, 3), np.uint8)
     try:
         for i in range(40):
-            live.observe(FrameResult(i, i / 10, [face("with_mask", 1)], []), frame, 10.0)
+            live.observe(FrameResult(i, i / 10, [face("with_mask", 1)], [], frame=frame, fps=10.0))
             time.sleep(0.005)
         assert live.encoded == 0 and live.jpeg_after(0) is None
         start = time.perf_counter()
         with live.watching():
             while time.perf_counter() - start < 1.0:
-                live.observe(FrameResult(0, 0.0, [], []), frame.copy(), 10.0)
+                live.observe(FrameResult(0, 0.0, [], [], frame=frame.copy(), fps=10.0))
                 time.sleep(0.005)
             seconds = time.perf_counter() - start
             _, jpeg = live.jpeg_after(0)
@@ -188,11 +188,11 @@ def test_nothing_is_encoded_unless_watched_and_then_at_the_capped_rate():
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
         time.sleep(0.5)  # an encoding begun before the watcher left may still finish
         count = live.encoded
-        live.observe(FrameResult(1, 0.1, [], []), frame, 10.0)
+        live.observe(FrameResult(1, 0.1, [], [], frame=frame, fps=10.0))
         time.sleep(0.3)
         assert live.encoded == count  # nobody watches any more
     finally:
-        live.close()
+        live.shutdown()
 
 
 def test_counts_history_and_events():
@@ -200,8 +200,9 @@ def test_counts_history_and_events():
     frame = np.zeros((480, 640, 3), np.uint8)
     try:
         alert = {"event": "alert", "track": 2, "label": "without_mask"}
-        live.observe(FrameResult(0, 30.0, [face("with_mask", 1), face("without_mask", 2)], [alert]), frame, 12.0)
-        live.observe(FrameResult(1, 61.0, [face("with_mask", 1)], []), frame, 12.0)
+        two = [face("with_mask", 1), face("without_mask", 2)]
+        live.observe(FrameResult(0, 30.0, two, [alert], frame=frame, fps=12.0))
+        live.observe(FrameResult(1, 61.0, [face("with_mask", 1)], [], frame=frame, fps=12.0))
         stats = live.stats()
         assert "secret" not in stats["source"]
         assert stats["in_view"] == {"with_mask": 1, "without_mask": 0, "incorrect_mask": 0}
@@ -215,13 +216,13 @@ def test_counts_history_and_events():
         assert live.events(since=1) == [] and live.thumbnail(2) is None
         from collections import Counter
 
-        live.finish(2, Counter(with_mask=1, without_mask=1), 1, 11.5, [{"event": "track_end", "track": 1}],
-                    interrupted=False)
+        live.observe(FrameResult(2, 0.2, [], [{"event": "track_end", "track": 1}]))  # a run's last result
+        live.close(Summary(frames=2, seconds=2 / 11.5, people=Counter(with_mask=1, without_mask=1), alerts=1))
         stats = live.stats()
         assert (stats["state"], stats["people"]["without_mask"], stats["mean_fps"]) == ("ended", 1, 11.5)
         assert [e["id"] for e in live.events()] == [1, 2]
     finally:
-        live.close()
+        live.shutdown()
 
 
 def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watched():
@@ -234,9 +235,9 @@ def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watch
     first, second = LiveState("rtsp://user:secret@camera/stream", max_fps=20), LiveState("cam", max_fps=20)
     try:
         alert = {"event": "alert", "track": 2, "label": "without_mask"}
-        first.observe(FrameResult(0, 1.0, [face("without_mask", 2)], [alert]), frame, 10.0)
+        first.observe(FrameResult(0, 1.0, [face("without_mask", 2)], [alert], frame=frame, fps=10.0))
         stale = first.changes(copy.since, False)
-        first.observe(FrameResult(1, 1.1, [face("with_mask", 1)], []), frame, 10.0)
+        first.observe(FrameResult(1, 1.1, [face("with_mask", 1)], [], frame=frame, fps=10.0))
         copy.apply(first.changes(copy.since, False))
         copy.apply(stale)  # fetched earlier, arrived later: changes nothing
         assert copy.stats()["frames"] == 2 and "secret" not in copy.stats()["source"]
@@ -249,7 +250,7 @@ def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watch
             first.changes(copy.since, copy.viewers > 0)
             deadline = time.monotonic() + 10
             while copy.jpeg_after(0) is None and time.monotonic() < deadline:
-                first.observe(FrameResult(2, 1.2, [], []), frame.copy(), 10.0)
+                first.observe(FrameResult(2, 1.2, [], [], frame=frame.copy(), fps=10.0))
                 time.sleep(0.05)
                 copy.apply(first.changes(copy.since, True))
             _, jpeg = copy.jpeg_after(0)
@@ -257,27 +258,27 @@ def test_a_copy_in_another_process_gets_what_changed_and_frames_only_while_watch
         first.changes(copy.since, False)
         time.sleep(0.3)  # an encoding begun while watched may still end
         encoded = first.encoded
-        first.observe(FrameResult(3, 1.3, [], []), frame.copy(), 10.0)
+        first.observe(FrameResult(3, 1.3, [], [], frame=frame.copy(), fps=10.0))
         time.sleep(0.3)
         assert first.encoded == encoded  # the copy's watcher has left
 
-        first.finish(4, Counter(without_mask=1, with_mask=1), 1, 9.5, [{"event": "track_end", "track": 2}],
-                     interrupted=False)
+        first.observe(FrameResult(4, 1.4, [], [{"event": "track_end", "track": 2}]))
+        first.close(Summary(frames=4, seconds=4 / 9.5, people=Counter(without_mask=1, with_mask=1), alerts=1))
         copy.apply(first.changes(copy.since, False))
         assert copy.stats()["state"] == "ended"
         copy.end("lost")  # the driver gives the stream up: its watcher could only say it ended
         copy.apply(first.changes(copy.since, False))
         assert (copy.stats()["state"], copy.stats()["frames"]) == ("lost", 4)
-        second.observe(FrameResult(0, 0.0, [face("without_mask", 1)], [alert | {"track": 1}]), frame, 10.0)
+        second.observe(FrameResult(0, 0.0, [face("without_mask", 1)], [alert | {"track": 1}], frame=frame, fps=10.0))
         copy.apply(second.changes(copy.since, False))  # watched again: a new run
         copy.apply(stale)  # an answer of the run before changes nothing
         assert [(e["id"], e["track"]) for e in copy.events()] == [(1, 2), (2, 2), (3, 1)]
         assert copy.events(since=2)[0]["thumbnail"] == "snapshots/3.jpg" and copy.thumbnail(3)
         assert (copy.stats()["state"], copy.stats()["frames"]) == ("running", 1)
     finally:
-        first.close()
-        second.close()
-        copy.close()
+        first.shutdown()
+        second.shutdown()
+        copy.shutdown()
 
 
 # The API of a real run.
@@ -524,7 +525,8 @@ def test_the_page_picks_one_of_several_streams_in_a_real_browser(browser):
         while not stop.is_set():
             for n, live in enumerate(lives):
                 frame = np.full((240, 320, 3), 60 + 120 * n, np.uint8)
-                live.observe(FrameResult(i, i / 10, [face("with_mask", t) for t in range(n + 1)], []), frame, 10.0)
+                faces = [face("with_mask", t) for t in range(n + 1)]
+                live.observe(FrameResult(i, i / 10, faces, [], frame=frame, fps=10.0))
             i += 1
             time.sleep(0.05)
 

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from conftest import CLASS_COLORS, GRACE_HOPPER, write_video
 
+from facemask.alerts import AlertRules
 from facemask.cli import video_main
 from facemask.errors import OutputError
 from facemask.events import CommandHook, EventLog, label_runs, ring_bell
-from facemask.monitor import Monitor, MonitorConfig
 from facemask.overlay import draw_faces, draw_tally, face_text, tally_lines
+from facemask.sinks import AlertConsole, EventLogSink
 from facemask.tracking import Tracker
-from facemask.types import UNSURE_BELOW, Face
+from facemask.types import UNSURE_BELOW, Face, FrameResult, Summary
 
 FPS = 10
 MASK, BARE, WRONG = np.array([0.9, 0.05, 0.05]), np.array([0.05, 0.9, 0.05]), np.array([0.05, 0.05, 0.9])
@@ -29,14 +30,19 @@ def visible_faces(tracker: Tracker) -> list[Face]:
     return [Face(t.int_box(640, 480), t.label, float(t.probs.max()), t.probs, t.score, t.id) for t in tracker.visible()]
 
 
-def feed(monitor: Monitor, frames: list[list[tuple]]) -> list[tuple[int, dict]]:
-    """Each frame's detections as (box, probs) pairs, at FPS frames a second; returns (frame, event) pairs."""
+def feed(rules: AlertRules, frames: list[list[tuple]], sinks=()) -> list[tuple[int, dict]]:
+    """Each frame's detections as (box, probs) pairs, at FPS frames a second, through the rules and then the
+    sinks; returns (frame, event) pairs."""
     events = []
     for index, detections in enumerate(frames):
         probs = np.array([p for _, p in detections]).reshape(-1, 3)
-        monitor.tracker.update([(box, 0.9) for box, _ in detections], probs)
-        frame = np.zeros((480, 640, 3), np.uint8)
-        events += [(index, e) for e in monitor.observe(frame, visible_faces(monitor.tracker), index, index / FPS)]
+        rules.tracker.update([(box, 0.9) for box, _ in detections], probs)
+        faces = visible_faces(rules.tracker)
+        result = FrameResult(index, index / FPS, faces, rules.update(faces, index, index / FPS),
+                             np.zeros((480, 640, 3), np.uint8))
+        for sink in sinks:
+            sink.observe(result)
+        events += [(index, e) for e in result.events]
     return events
 
 
@@ -45,16 +51,16 @@ def alerts_of(events: list[tuple[int, dict]]) -> list[tuple[int, int, str]]:
 
 
 def test_one_alert_per_person_after_the_set_time_and_not_before():
-    monitor = Monitor(Tracker(), MonitorConfig(alert_after=1.0, bell=False))
-    events = feed(monitor, [[(LEFT, BARE), (RIGHT, MASK)]] * 35)
+    rules = AlertRules(Tracker(), alert_after=1.0)
+    events = feed(rules, [[(LEFT, BARE), (RIGHT, MASK)]] * 35)
     assert alerts_of(events) == [(10, 1, "without_mask")]  # 10 frames at 10 fps: one second
-    assert monitor.alerts == 1
+    assert rules.alerts == 1
 
 
 def test_a_mask_put_on_restarts_the_clock_and_wrong_or_none_count_together(capsys):
-    monitor = Monitor(Tracker(smooth=1), MonitorConfig(alert_after=1.0, bell=False))
+    rules = AlertRules(Tracker(smooth=1), alert_after=1.0)
     labels = [BARE] * 6 + [MASK] * 3 + [BARE] * 5 + [WRONG] * 20
-    events = feed(monitor, [[(LEFT, p)] for p in labels])
+    events = feed(rules, [[(LEFT, p)] for p in labels], [AlertConsole(bell=False)])
     assert alerts_of(events) == [(19, 1, "incorrect_mask")]  # the clock restarted at frame 9
     alert = events[0][1]
     assert alert["seconds"] == 1.0 and alert["video_time"] == 1.9 and alert["box"] == list(LEFT)
@@ -63,30 +69,31 @@ def test_a_mask_put_on_restarts_the_clock_and_wrong_or_none_count_together(capsy
 
 
 def test_alert_after_zero_alerts_on_first_sight():
-    monitor = Monitor(Tracker(), MonitorConfig(alert_after=0, bell=False))
-    assert alerts_of(feed(monitor, [[(LEFT, WRONG)]] * 3)) == [(0, 1, "incorrect_mask")]
+    rules = AlertRules(Tracker(), alert_after=0)
+    assert alerts_of(feed(rules, [[(LEFT, WRONG)]] * 3)) == [(0, 1, "incorrect_mask")]
 
 
 def test_ended_tracks_are_logged_and_people_counted_once_by_majority_label(tmp_path):
     log = tmp_path / "logs" / "events.jsonl"
-    monitor = Monitor(Tracker(smooth=1), MonitorConfig(alert_after=10, log=log, bell=False), source="cam")
+    rules, sink = AlertRules(Tracker(smooth=1), alert_after=10, source="cam"), EventLogSink(log)
     right = [MASK, MASK, BARE, MASK, BARE]  # mostly masked, though not at the end
     frames = [[(LEFT, BARE), (RIGHT, right[i])] for i in range(5)] + [[(LEFT, BARE)]] * 5
-    events = feed(monitor, frames)
+    events = feed(rules, frames, [sink])
     ends = [(i, e) for i, e in events if e["event"] == "track_end"]
     assert [(i, e["track"]) for i, e in ends] == [(7, 2)]  # three detections missed: gone
     end = ends[0][1]
     assert end["label"] == "with_mask"
     assert end["labels"] == [["with_mask", 2], ["without_mask", 1], ["with_mask", 1], ["without_mask", 1]]
     assert (end["first_frame"], end["last_frame"], end["box"], end["alerted"]) == (0, 4, list(RIGHT), False)
-    logged = [json.loads(line) for line in log.read_text().splitlines()]  # written before the monitor closes
+    logged = [json.loads(line) for line in log.read_text().splitlines()]  # written before the log closes
     assert logged == [end]
-    monitor.close(9, 0.9)
+    sink.observe(FrameResult(9, 0.9, [], rules.close(9, 0.9)))
+    sink.close(Summary())
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["event"], e["track"], e["frame"], e["label"], e["source"]) for e in logged] == [
         ("track_end", 2, 7, "with_mask", "cam"), ("track_end", 1, 9, "without_mask", "cam")]
     assert {"time", "video_time", "labels", "box"} <= set(logged[1])
-    assert monitor.people == {"with_mask": 1, "without_mask": 1}
+    assert rules.people == {"with_mask": 1, "without_mask": 1}
 
 
 def test_the_log_appends_across_runs(tmp_path):
@@ -170,8 +177,8 @@ def test_a_face_too_small_to_tell_is_shown_as_unsure_and_left_out_of_the_counts(
 
 def test_a_face_too_small_to_tell_is_never_alerted_on():
     tiny, grown = (10, 10, 40, 40), (10, 10, 44, 44)  # 30 px, then 34: the same track
-    monitor = Monitor(Tracker(smooth=1), MonitorConfig(alert_after=1.0, bell=False))
-    events = feed(monitor, [[(tiny, BARE)]] * 30 + [[(grown, BARE)]] * 15)
+    rules = AlertRules(Tracker(smooth=1), alert_after=1.0)
+    events = feed(rules, [[(tiny, BARE)]] * 30 + [[(grown, BARE)]] * 15)
     assert alerts_of(events) == [(40, 1, "without_mask")]  # one second after it grew big enough to tell
 
 
@@ -304,7 +311,7 @@ def test_a_snapshot_that_cannot_be_written_is_warned_and_ends_the_run_with_statu
     def full_disk(path, image, **kwargs):
         raise OutputError(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr("facemask.monitor.write_image", full_disk)
+    monkeypatch.setattr("facemask.sinks.write_image", full_disk)
     frames = [frame_with([("without_mask", 200, 100)]) for _ in range(15)]
     video = write_video(tmp_path / "one.mp4", frames, fps=FPS)
     log = tmp_path / "events.jsonl"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import make_dataset, scene, write_video
 
-import facemask.monitor
+import facemask.sinks
 import facemask.stream
 from facemask.cli import image_main, train_main, video_main
 from facemask.events import EventLog
@@ -211,7 +211,7 @@ def test_a_log_that_cannot_be_written_mid_run_is_one_error_and_keeps_the_earlier
 ):
     write_video(tmp_path / "clip.mp4", [scene()] * 3)
     before = regular_files(tmp_path)
-    monkeypatch.setattr(facemask.monitor, "EventLog", LogOnAFullDisk)
+    monkeypatch.setattr(facemask.sinks, "EventLog", LogOnAFullDisk)
     code, out, err = run_quietly(video_main, [
         "--video", "clip.mp4", "-m", given["model"], "--no-display", "--no-bell", "--alert-after", "0",
         "--log", "events.jsonl", "--output", "earlier.mp4"])

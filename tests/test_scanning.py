@@ -10,6 +10,7 @@ from conftest import GRACE_HOPPER
 from facemask import MaskDetector
 from facemask.classifier import load_classifier
 from facemask.faces import YuNetFaceFinder
+from facemask.pipeline import track_faces
 from facemask.scanning import (
     COARSE_PIXELS,
     FRAME_PIXELS,
@@ -22,7 +23,6 @@ from facemask.scanning import (
 )
 from facemask.tracking import Tracker
 from facemask.types import UNSURE_BELOW
-from facemask.video import annotate
 
 A = np.array([0.8, 0.1, 0.1])
 
@@ -139,7 +139,7 @@ def test_the_fine_tiles_find_a_small_face_the_coarse_pass_cannot_and_the_tracker
     assert finder._merge(finder._passes(frame, [plan.coarse]), 1920, 1080) == []  # ...and misses this one
     detector = MaskDetector(finder, load_classifier(color_model, "keras"))
     frames = (frame for _ in range(len(plan.tiles) + 20))
-    counts = [len(faces) for _, faces in annotate(detector, frames, Tracker())]
+    counts = [len(faces) for _, faces in track_faces(detector, frames, Tracker())]
     first = counts.index(1)  # found once its tile's turn came
     assert 0 < first < len(plan.tiles)
     assert counts[first:] == [1] * (len(counts) - first)  # and kept while the coarse pass goes on missing it

@@ -143,7 +143,7 @@ def test_a_source_that_changes_resolution_is_written_whole(color_model, tmp_path
 
     detector = MaskDetector.load(color_model)
     out = tmp_path / "out.avi"
-    summary = run(detector, "clip.avi", out, display=False, opener=lambda s: Resizing(10))
+    summary = run(detector, "clip.avi", output=out, opener=lambda s: Resizing(10))
     assert summary.frames == 10
     capture = cv2.VideoCapture(str(out))
     assert capture.get(cv2.CAP_PROP_FRAME_WIDTH) == 160 and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 10

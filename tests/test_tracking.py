@@ -5,8 +5,9 @@ from conftest import FACE_IN_SCENE, scene
 from facemask import MaskDetector
 from facemask.classifier import load_classifier
 from facemask.faces import load_face_finder
+from facemask.pipeline import track_faces
 from facemask.tracking import Tracker, iou
-from facemask.video import Summary, annotate
+from facemask.types import Summary
 
 A, B = np.array([0.8, 0.1, 0.1]), np.array([0.1, 0.2, 0.7])
 
@@ -67,7 +68,7 @@ def test_faces_are_followed_between_detections(color_model, face_detector):
     shifts = [(0, 4 * i) for i in range(9)]
     frames = [np.roll(scene(), s, axis=(0, 1)) for s in shifts]
     summary = Summary()
-    results = list(annotate(detector, frames, Tracker(), detect_every=3, summary=summary))
+    results = list(track_faces(detector, frames, Tracker(), detect_every=3, summary=summary))
     assert len(results) == 9
     for (dy, dx), (_, faces) in zip(shifts, results, strict=True):
         assert len(faces) == 1

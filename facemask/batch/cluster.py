@@ -29,7 +29,7 @@ from ..events import CommandHook, EventLog
 from ..interrupt import StopRequest, Terminated, in_main_thread, interrupt_for
 from ..labels import CLASSES, compliance
 from ..live import LiveCopy, LiveState
-from ..monitor import MonitorConfig
+from ..sinks import AlertOutputs
 from ..stream import redact
 from ..video import run
 from .work import Options, Unit, process
@@ -374,16 +374,15 @@ class StreamWatcher:
                 _, sent[:] = ray.wait(sent, num_returns=len(sent), timeout=0)
 
         o = self.options
-        monitoring = MonitorConfig(o.alert_after, None, None, bell=False, listener=send)
+        alerts = AlertOutputs(bell=False, listener=send)
         live = self.live = LiveState(str(source), max_fps=self.serve_fps) if self.serve_fps else None
         try:
-            result = run(self.detector, source, None, False, o.detect_every, o.smooth, monitoring,
-                         reclassify_every=o.reclassify_every, reconnect=o.reconnect, read_timeout=o.read_timeout,
-                         observers=[*([live] if live else ()), *o.sinks(str(source))], stop=self.stop)
+            result = run(self.detector, source, o.stream_options(), alerts=alerts,
+                         sinks=[*([live] if live else ()), *o.sinks(str(source))], stop=self.stop)
         finally:
             ray.get(sent)
             if live:
-                live.close()  # its encoder ends; its final figures stay for live_update()
+                live.shutdown()  # its encoder ends; its final figures stay for live_update()
         people = {c: result.people[c] for c in CLASSES}
         return {"input": redact(str(source)), "kind": "stream", "frames": result.frames,
                 "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people, 4),

@@ -35,9 +35,10 @@ from ..image_batch import csv_cell, read_or_warn, write_or_warn
 from ..images import IMAGE_SUFFIXES, find_images
 from ..interrupt import StopRequest
 from ..labels import CLASSES, compliance
-from ..monitor import MonitorConfig
 from ..overlay import draw_faces
+from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
+from ..sinks import AlertOutputs
 from ..stream import frame_count, is_network, open_capture, redact
 from ..types import Face, FrameResult
 from ..video import run
@@ -76,6 +77,10 @@ class Options:
     def results_key(self) -> dict:
         """The options that change what a unit writes: a rerun with other ones redoes the unit."""
         return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout", "mqtt")}
+
+    def stream_options(self) -> StreamOptions:
+        return StreamOptions(self.detect_every, self.smooth, self.reclassify_every, self.alert_after, self.reconnect,
+                             self.read_timeout)
 
     def sinks(self, source: str, name: str | None = None) -> list:
         """The frame observers the options ask for besides the run's own: the MQTT publisher."""
@@ -263,11 +268,12 @@ class _FaceRows:
         self.source, self.count = source, count
         self.rows: list[tuple] = []
 
-    def observe(self, result: FrameResult, frame, fps, people=None, summary=None) -> None:
-        self.rows.extend(_face_row(self.source, f, result.index, round(result.time, 3)) for f in result.faces)
-        self.count(1)
+    def observe(self, result: FrameResult) -> None:
+        if result.frame is not None:
+            self.rows.extend(_face_row(self.source, f, result.index, round(result.time, 3)) for f in result.faces)
+            self.count(1)
 
-    def finish(self, *args, **kwargs) -> None:
+    def close(self, summary) -> None:
         pass
 
 
@@ -275,12 +281,10 @@ def _video(detector: MaskDetector, unit: Unit, out: Path, options: Options, coun
     folder = out / unit.folder
     with _staging(folder) as staging:
         rows = _FaceRows(unit.source, count)
-        monitoring = MonitorConfig(options.alert_after, options.on_alert, staging / "events.jsonl", bell=False)
+        alerts = AlertOutputs(options.on_alert, staging / "events.jsonl", bell=False)
         annotated = staging / "annotated.mp4" if options.annotate else None
-        result = run(detector, unit.source, annotated, False, options.detect_every, options.smooth, monitoring,
-                     reclassify_every=options.reclassify_every, reconnect=options.reconnect,
-                     read_timeout=options.read_timeout, observers=[rows, *options.sinks(unit.source, unit.folder)],
-                     stop=stop)
+        result = run(detector, unit.source, options.stream_options(), output=annotated, alerts=alerts,
+                     sinks=[rows, *options.sinks(unit.source, unit.folder)], stop=stop)
         if result.interrupted:
             raise Interrupted(f"{unit.name}: stopped")
         if result.lost:
