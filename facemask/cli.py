@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -25,6 +26,7 @@ from .interrupt import StopRequest, exit_status, interrupt_for, sigterm_as_excep
 from .live import LiveState
 from .mqtt import PASSWORD_ENV, Broker
 from .outputs import Input, Output, check_outputs
+from .pipeline import StreamOptions
 from .scanning import VIDEO_MIN_FACE
 from .stream import local_files
 
@@ -168,6 +170,23 @@ def serve_address(text: str) -> tuple[str, int]:
 
 
 serve_address.__name__ = "address"
+
+
+def add_options(parser: argparse.ArgumentParser, options: type, groups: dict | None = None) -> None:
+    """The flags of an options dataclass (see pipeline.option), each in its group of --help (`groups`: group
+    name -> argparse group; the parser itself for the others): the bounded type, default and help its field
+    carries."""
+    for f in dataclasses.fields(options):
+        meta = f.metadata
+        low, high, low_included = meta["range"]
+        kind = int_range(low, high) if f.type in (int, "int") else float_range(low, high, low_included)
+        (groups or {}).get(meta["group"], parser).add_argument(
+            meta["flag"], type=kind, default=f.default, metavar=meta["metavar"], help=meta["help"])
+
+
+def options_from(options: type, args: argparse.Namespace):
+    """An options dataclass filled from parsed arguments: its fields are their destinations."""
+    return options(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options)})
 
 
 def mqtt_url(text: str) -> str:
@@ -382,27 +401,9 @@ def video_parser() -> argparse.ArgumentParser:
                    "video file then shows a progress bar on stderr when it is a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     model_arguments(p, VIDEO_MIN_FACE)
-    p.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
-                   help="run the face detector on every K-th frame only; boxes follow the motion in between")
-    p.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
-                   help="label each face by its mean class probabilities over its last N detections, "
-                        "so one ambiguous frame does not flip the label (1: no smoothing)")
-    p.add_argument("--reclassify-every", type=int_range(1, 1000), default=3, metavar="N",
-                   help="classify a face whose smoothed label is confident (>= 80%%) on every N-th detection only; "
-                        "new and uncertain faces every time (1: every face on every detection)")
     live = p.add_argument_group("cameras and streams")
-    live.add_argument("--reconnect", type=int_range(0, 1000), default=5, metavar="N",
-                      help="when a camera or stream stops delivering frames, reopen it up to N times, waiting "
-                           "0.5, 1, 2 ... (at most 30) seconds before each attempt; then end with an error "
-                           "(0: end at once). Counted per outage. A video file, even one served over http://, "
-                           "ends at its end; one whose connection drops before its end is reopened and goes on "
-                           "where it stopped")
-    live.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                      help="a camera or stream that delivers no frame for this long counts as stopped")
     alerts = p.add_argument_group("alerts and event log")
-    alerts.add_argument("--alert-after", type=seconds, default=3.0, metavar="SECONDS",
-                        help="alert once per person (per track) who stays without a mask or with an incorrect "
-                             "mask this long: video time for a file, the wall clock for a camera or stream")
+    add_options(p, StreamOptions, {"live": live, "alerts": alerts})
     alerts.add_argument("--on-alert", metavar="CMD",
                         help="shell command to run on each alert, with the event as one JSON line on its stdin; "
                              "it runs in the background and never slows the video (a failure is one warning), "
@@ -497,7 +498,6 @@ def linger(dashboard, seconds: float) -> None:
 
 def _video(args) -> None:
     from .mqtt import MqttSink
-    from .pipeline import StreamOptions
     from .sinks import AlertOutputs
     from .video import run
 
@@ -508,8 +508,7 @@ def _video(args) -> None:
 
         detector = MaskDetector.load(args.model, args.face_detector, args.confidence, args.backend,
                                      min_face=args.min_face)
-        options = StreamOptions(args.detect_every, args.smooth, args.reclassify_every, args.alert_after,
-                                args.reconnect, args.read_timeout)
+        options = options_from(StreamOptions, args)
         alerts = AlertOutputs(args.on_alert, args.log, args.snapshots, bell=not args.no_bell)
         sinks = [*(dashboard.lives if dashboard else ()), *([MqttSink(args.mqtt, source)] if args.mqtt else ())]
         summary = run(detector, source, options, output=args.output, display=not args.no_display, alerts=alerts,

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,16 +29,39 @@ from .tracking import Tracker
 from .types import Face, FrameResult, Summary
 
 
-@dataclass
-class StreamOptions:
-    """How a video is read, followed and watched; the defaults are the video script's."""
+def option(default, flag: str, metavar: str, low: float, high: float, help: str, group: str = "",
+           low_included: bool = True):
+    """A field of an options dataclass that also says how the command line sets it (facemask.cli.add_options):
+    its flag, the range its values must lie in, and its help; `group`: the part of --help it belongs to."""
+    return field(default=default, metadata={"flag": flag, "metavar": metavar, "range": (low, high, low_included),
+                                            "help": help, "group": group})
 
-    detect_every: int = 1  # run the face detector on every K-th frame; boxes follow the motion in between
-    smooth: int = 5  # label each face by its mean probabilities over its last N detections
-    reclassify_every: int = 3  # classify a confidently labelled face on every N-th detection only
-    alert_after: float = 3.0  # seconds without a (rightly worn) mask before a person's alert
-    reconnect: int = 5  # reopen a camera or stream that stops, up to N times per outage
-    read_timeout: float = READ_TIMEOUT  # seconds without a frame before a live source counts as stopped
+
+DAY = 86400.0  # seconds: the most any waiting option takes
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a video is read, followed and watched: the options of the video script and the batch runner, each
+    with its flag, bounds, help and default, once."""
+
+    detect_every: int = option(1, "--detect-every", "K", 1, 1000, "run the face detector on every K-th frame "
+                               "only; boxes follow the motion in between")
+    smooth: int = option(5, "--smooth", "N", 1, 1000, "label each face by its mean class probabilities over its "
+                         "last N detections, so one ambiguous frame does not flip the label (1: no smoothing)")
+    reclassify_every: int = option(3, "--reclassify-every", "N", 1, 1000, "classify a face whose smoothed label is "
+                                   "confident (>= 80%%) on every N-th detection only; new and uncertain faces every "
+                                   "time (1: every face on every detection)")
+    alert_after: float = option(3.0, "--alert-after", "SECONDS", 0.0, DAY, "alert once per person (per track) who "
+                                "stays without a mask or with an incorrect mask this long: video time for a file, "
+                                "the wall clock for a camera or stream", "alerts")
+    reconnect: int = option(5, "--reconnect", "N", 0, 1000, "when a camera or stream stops delivering frames, "
+                            "reopen it up to N times, waiting 0.5, 1, 2 ... (at most 30) seconds before each "
+                            "attempt; then end with an error (0: end at once). Counted per outage. A video file, "
+                            "even one served over http://, ends at its end; one whose connection drops before its "
+                            "end is reopened and goes on where it stopped", "live")
+    read_timeout: float = option(READ_TIMEOUT, "--read-timeout", "SECONDS", 0.0, DAY, "a camera or stream that "
+                                 "delivers no frame for this long counts as stopped", "live", low_included=False)
 
 
 class _Clock:

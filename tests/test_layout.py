@@ -134,3 +134,11 @@ def test_a_missing_optional_dependency_names_the_extra_to_install():
     require("numpy", "anything", "train")  # installed: nothing happens
     with pytest.raises(FacemaskError, match=r"training needs no_such_module_xyz.*facemask-detector\[train\]"):
         require("no_such_module_xyz", "training", "train")
+
+
+def test_the_readme_s_streaming_example_runs(scene_video, capsys):
+    """The sink of the README's Python API section, run as printed on a generated video of one person."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in readme.split("```python\n")[1:] if "class PeoplePerMinute" in b).split("```")[0]
+    exec(block.replace('"lobby.mp4"', repr(str(scene_video))), {})
+    assert capsys.readouterr().out.strip() == "{0: 1} Counter({'without_mask': 1})"  # one person, in minute 0

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..cli import (
+    add_options,
     check_model_arguments,
     check_serve_arguments,
     checked,
@@ -18,10 +19,9 @@ from ..cli import (
     model_arguments,
     model_inputs,
     mqtt_argument,
-    positive_seconds,
+    options_from,
     prog,
     run_command,
-    seconds,
     serve_arguments,
     show_progress,
     start_dashboard,
@@ -30,6 +30,7 @@ from ..errors import FacemaskError, notice, printable, warn
 from ..files import write_json
 from ..live import LiveCopy
 from ..outputs import Input, Output, check_outputs
+from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
 from ..stream import local_files, redact
 from .work import Options, combine, expand, finish, is_complete, is_list, make_jobs, read_list, summary_lines
@@ -72,31 +73,17 @@ def parser() -> argparse.ArgumentParser:
                    "not a terminal)")
     model_arguments(p, VIDEO_MIN_FACE)
     video = p.add_argument_group("video, as detect_mask_video.py has them")
-    video.add_argument("--detect-every", type=int_range(1, 1000), default=1, metavar="K",
-                       help="run the face detector on every K-th frame only; boxes follow the motion in between")
-    video.add_argument("--smooth", type=int_range(1, 1000), default=5, metavar="N",
-                       help="label each face by its mean class probabilities over its last N detections")
-    video.add_argument("--reclassify-every", type=int_range(1, 1000), default=3, metavar="N",
-                       help="classify a face whose smoothed label is confident on every N-th detection only")
-    video.add_argument("--alert-after", type=seconds, default=3.0, metavar="SECONDS",
-                       help="alert once per person who stays without a mask or with an incorrect one this long "
-                            "(video time for files, the wall clock for streams)")
+    add_options(video, StreamOptions)
     video.add_argument("--on-alert", metavar="CMD",
                        help="shell command run on each alert with the event as JSON on its stdin: on the worker's "
                             "machine for files, on this one for --streams")
-    video.add_argument("--reconnect", type=int_range(0, 1000), default=5, metavar="N",
-                       help="reopen a camera or stream that stops up to N times per outage, with back-off")
-    video.add_argument("--read-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                       help="a camera or stream that delivers no frame this long counts as stopped")
     mqtt_argument(video, "the stream's name, or a video's output folder")
     serve_arguments(p, "the streams run (--streams; ?stream=N picks one)", "every stream has ended")
     return p
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(args.model, args.face_detector, args.confidence, args.backend, args.detect_every, args.smooth,
-                   args.reclassify_every, args.alert_after, args.reconnect, args.read_timeout, args.on_alert,
-                   args.annotate, args.min_face, args.mqtt)
+    return options_from(Options, args)
 
 
 def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -377,7 +377,7 @@ class StreamWatcher:
         alerts = AlertOutputs(bell=False, listener=send)
         live = self.live = LiveState(str(source), max_fps=self.serve_fps) if self.serve_fps else None
         try:
-            result = run(self.detector, source, o.stream_options(), alerts=alerts,
+            result = run(self.detector, source, o, alerts=alerts,
                          sinks=[*([live] if live else ()), *o.sinks(str(source))], stop=self.stop)
         finally:
             ray.get(sent)

@@ -56,19 +56,13 @@ class Interrupted(FacemaskError):
 
 
 @dataclass(frozen=True)
-class Options:
-    """How every unit is run: the video script's options, and the batch's own."""
+class Options(StreamOptions):
+    """How every unit is run: the video script's options (StreamOptions), and the batch's own."""
 
     model: str | None = None
     face_detector: str = "yunet"
     confidence: float | None = None
     backend: str = "auto"
-    detect_every: int = 1
-    smooth: int = 5
-    reclassify_every: int = 3
-    alert_after: float = 3.0
-    reconnect: int = 5
-    read_timeout: float = 10.0
     on_alert: str | None = None
     annotate: bool = False
     min_face: int | None = VIDEO_MIN_FACE
@@ -77,10 +71,6 @@ class Options:
     def results_key(self) -> dict:
         """The options that change what a unit writes: a rerun with other ones redoes the unit."""
         return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout", "mqtt")}
-
-    def stream_options(self) -> StreamOptions:
-        return StreamOptions(self.detect_every, self.smooth, self.reclassify_every, self.alert_after, self.reconnect,
-                             self.read_timeout)
 
     def sinks(self, source: str, name: str | None = None) -> list:
         """The frame observers the options ask for besides the run's own: the MQTT publisher."""
@@ -283,7 +273,7 @@ def _video(detector: MaskDetector, unit: Unit, out: Path, options: Options, coun
         rows = _FaceRows(unit.source, count)
         alerts = AlertOutputs(options.on_alert, staging / "events.jsonl", bell=False)
         annotated = staging / "annotated.mp4" if options.annotate else None
-        result = run(detector, unit.source, options.stream_options(), output=annotated, alerts=alerts,
+        result = run(detector, unit.source, options, output=annotated, alerts=alerts,
                      sinks=[rows, *options.sinks(unit.source, unit.folder)], stop=stop)
         if result.interrupted:
             raise Interrupted(f"{unit.name}: stopped")
