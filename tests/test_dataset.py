@@ -574,3 +574,22 @@ def test_watermarks_are_light_partial_and_repeatable(kind):
     assert 0.005 < touched.mean() < 0.6  # text over part of the face, not a veil over all of it
     assert (marked >= face).all()  # lighter only: white or light grey
     assert np.array_equal(marked, paste_watermark(face, np.random.default_rng(3), kind))
+
+
+def test_watermarks_go_on_training_crops_of_every_class_only(shared, tmp_path, monkeypatch):
+    img, ann = shared / "ilc2021-train" / "images", shared / "ilc2021-train" / "annotations"
+    faces = [("with_mask", (10, 10, 70, 80)), ("without_mask", (90, 10, 150, 80)),
+             ("mask_weared_incorrect", (10, 90, 70, 160))]
+    for i in range(12):
+        noise_image(img / f"w{i}.jpg", 160, 170, 700 + i)
+        voc_xml(ann / f"w{i}.xml", f"w{i}.jpg", (160, 170), faces)
+    built = {}
+    for share in ("0", "1"):
+        out = tmp_path / share
+        assert run_cli(shared, out, "--sources", "ilc2021-train", "--watermarks", share, monkeypatch=monkeypatch) == 0
+        built[share] = {r["file"]: (r["split"], cv2.imread(str(out / r["file"]))) for r in read_rows(out)}
+    assert built["0"].keys() == built["1"].keys()
+    changed = {f: not np.array_equal(built["0"][f][1], built["1"][f][1]) for f in built["0"]}
+    train = [f for f, (split, _) in built["0"].items() if split == "train"]
+    assert {f.split("/")[0] for f in train} == set(CLASSES) and all(changed[f] for f in train)
+    assert not any(changed[f] for f, (split, _) in built["0"].items() if split != "train")

@@ -26,7 +26,7 @@ from .from_voc import import_voc
 from .originals import DEFAULT_DOWNLOADS
 from .originals import SOURCES as DOWNLOAD_SOURCES
 from .splits import SPLITS, group_keys, group_near_duplicates, near_duplicate_keys, split_keys
-from .write import remove_stale, unlisted_files, write_crops
+from .write import WATERMARK_SHARE, remove_stale, unlisted_files, write_crops
 
 # face-mask-voc-hires holds the photos of face-mask-voc at three times the resolution: one or the other.
 VOC_SOURCES = ("face-mask-voc-hires", "ilc2021-train", "face-mask-voc")
@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training faces are framed at random from 5 %% inside their box to F times its "
                         f"size outside it on each side (default {TRAIN_MARGIN[1]}); validation and test faces "
                         "keep the SSD's framing")
+    parser.add_argument("--watermarks", type=float, default=WATERMARK_SHARE, metavar="SHARE",
+                        help="paste a stock-photo watermark on this share of the training crops of every class, so "
+                        "that the watermarks of the web photos of incorrectly worn masks mean nothing (0: none)")
     parser.add_argument("--seed", type=int, default=42,
                         help="salt of the content hash that assigns splits; change it for a different split")
     parser.add_argument("--no-recrop", action="store_true",
@@ -153,6 +156,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"shared datasets folder not found: {args.shared} (pass --shared PATH)")
     if args.min_size < 1:
         parser.error("--min-size must be at least 1")
+    if not 0 <= args.watermarks <= 1:
+        parser.error("--watermarks must be a share from 0 to 1")
     if not TRAIN_MARGIN[0] <= args.train_margin <= 1:
         parser.error(f"--train-margin must be between {TRAIN_MARGIN[0]} and 1")
     if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
@@ -226,7 +231,8 @@ def build(args: argparse.Namespace) -> None:
     old = read_manifest(manifest)
     crops = all_crops(args, report)
     rows = write_crops(crops, args.out, val=args.val, test=args.test, seed=args.seed,
-                       train_margin=(TRAIN_MARGIN[0], args.train_margin), progress=sys.stderr)
+                       train_margin=(TRAIN_MARGIN[0], args.train_margin), watermarks=args.watermarks,
+                       progress=sys.stderr)
     if not rows:
         raise DatasetError("no crops were made; manifest left as it was")
     write_manifest(manifest, rows)

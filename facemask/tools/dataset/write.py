@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from facemask.images import list_images, write_image
 from facemask.labels import CLASSES
+from facemask.tools.watermark import paste_watermark
 
 from .crops import Crop, shrink
 from .framing import TRAIN_MARGIN
 from .splits import split_for
+
+# Share of training crops of every class with a stock-photo watermark pasted on (facemask.tools.watermark): the
+# web photos of incorrectly worn masks bring real ones to that class alone, which a model would learn.
+WATERMARK_SHARE = 0.1
 
 JPEG_QUALITY = 95
 
@@ -48,11 +56,17 @@ def crop_split(crop: Crop, val: float, test: float, seed: int) -> str:
     return split_for(crop.image_hash, val, test, seed)
 
 
+def watermarked(crop: Crop, share: float) -> bool:
+    """Whether this training crop gets a watermark: the same `share` of each class, the same crops every run."""
+    return zlib.crc32(f"watermark:{crop.name}".encode()) < share * 2**32
+
+
 def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, test: float = 0.15,
                 seed: int = 42, train_margin: tuple[float, float] = TRAIN_MARGIN,
-                progress: TextIO | None = None) -> list[dict[str, str]]:
+                watermarks: float = WATERMARK_SHARE, progress: TextIO | None = None) -> list[dict[str, str]]:
     """Write every crop as `out/<class>/<name>.jpg`; return the manifest rows, in the order written.
-    Training faces are framed at random with `train_margin` (min, max) a side around their box."""
+    Training faces are framed at random with `train_margin` (min, max) a side around their box, and a
+    `watermarks` share of them carries a pasted stock-photo watermark."""
     out = Path(out)
     rows: list[dict[str, str]] = []
     used: set[str] = set()
@@ -62,6 +76,9 @@ def write_crops(crops: Iterable[Crop], out: str | Path, *, val: float = 0.15, te
             box, pixels = crop.reframe(train_margin)
             if min(pixels.shape[:2]) >= 2:
                 crop.box, crop.pixels = box, pixels
+        if split == "train" and watermarked(crop, watermarks):
+            rng = np.random.default_rng(zlib.crc32(crop.name.encode()))
+            crop.pixels = paste_watermark(shrink(crop.pixels), rng)
         file = unique_file(crop, used)
         write_image(out / file, shrink(crop.pixels), jpeg_quality=JPEG_QUALITY)
         rows.append(manifest_row(crop, file, split))
