@@ -18,7 +18,7 @@ from typing import NoReturn
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .classifier import DEFAULT_MODEL, card_path
-from .errors import FacemaskError, OutputError, SourceError, notice, printable, require, warn
+from .errors import FacemaskError, OutputError, SourceError, console_logging, notice, printable, require, warn
 from .events import SERVE_TOKEN_ENV
 from .faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from .images import IMAGE_SUFFIXES, find_images, image_limits
@@ -35,6 +35,7 @@ def run_command(main, args) -> int:
     """Run a command, the same way for every script and tool: a FacemaskError becomes one line on stderr and
     exit status 1; Ctrl-C (SIGTERM) prints "interrupted" and exits 130 (143), after whatever the command does
     to finish its files. Bad arguments exit 2 before this, from argparse."""
+    console_logging()
     try:
         with sigterm_as_exception():
             with contextlib.suppress(ImportError):  # absl comes with tensorflow, which detection may go without

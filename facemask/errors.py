@@ -1,8 +1,16 @@
-"""Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback."""
+"""Errors a user can act on: the command-line scripts print them and exit non-zero, without a traceback.
+
+Warnings and notices go through the `facemask` logger, so that a program using the library can filter or route
+them; the commands print them as one line each on stderr (`warning: ...` for warnings), see console_logging.
+"""
 
 import importlib.util
+import logging
 import re
 import sys
+
+LOG = logging.getLogger("facemask")
+LOG.addHandler(logging.NullHandler())  # a library says nothing until its user configures logging
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -55,11 +63,31 @@ def printable(text: str) -> str:
 
 
 def warn(message: str) -> None:
-    """One line on stderr for something skipped or retried: the run goes on."""
-    print(f"warning: {printable(message)}", file=sys.stderr, flush=True)
+    """Something skipped or retried: the run goes on (a WARNING of the `facemask` logger)."""
+    LOG.warning(printable(message))
 
 
 def notice(message: str) -> None:
-    """One line on stderr about the run itself (an alert, a reconnection, a stop under way), kept apart from
-    the results on stdout."""
-    print(printable(message), file=sys.stderr, flush=True)
+    """Something about the run itself (an alert, a reconnection, a stop under way), kept apart from the results
+    on stdout (an INFO of the `facemask` logger)."""
+    LOG.info(printable(message))
+
+
+class ConsoleHandler(logging.Handler):
+    """The commands' format: one line per message on the stderr of the moment, `warning: ` before warnings."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        try:
+            print(prefix + record.getMessage(), file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # a closed pipe (| head) has nowhere to take it
+            pass
+
+
+def console_logging() -> None:
+    """Print the library's warnings and notices as the commands do (once per process; every command, and every
+    worker process of the batch runner, calls this)."""
+    if not any(isinstance(h, ConsoleHandler) for h in LOG.handlers):
+        LOG.addHandler(ConsoleHandler())
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False  # not again through a handler TensorFlow or Ray put on the root logger

@@ -195,3 +195,11 @@ def read_rows(path: Path) -> list[dict]:
     """A CSV file's rows as dicts, by its header."""
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _console_logging():
+    """The library's warnings and notices print as the commands print them, also where a test calls it directly."""
+    from facemask.errors import console_logging
+
+    console_logging()

@@ -142,3 +142,15 @@ def test_the_readme_s_streaming_example_runs(scene_video, capsys):
     block = next(b for b in readme.split("```python\n")[1:] if "class PeoplePerMinute" in b).split("```")[0]
     exec(block.replace('"lobby.mp4"', repr(str(scene_video))), {})
     assert capsys.readouterr().out.strip() == "{0: 1} Counter({'without_mask': 1})"  # one person, in minute 0
+
+
+def test_a_library_user_can_filter_warnings_through_logging(caplog):
+    import logging
+
+    from facemask.errors import notice, warn
+
+    with caplog.at_level(logging.INFO, logger="facemask"):
+        warn("a file skipped\nwarning: forged")
+        notice("alert: #1")
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("facemask", "WARNING", "a file skipped\\nwarning: forged"), ("facemask", "INFO", "alert: #1")]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import cv2
 
-from ..errors import FacemaskError, notice, require, warn
+from ..errors import FacemaskError, console_logging, notice, require, warn
 from ..events import CommandHook, EventLog
 from ..interrupt import StopRequest, Terminated, in_main_thread, interrupt_for
 from ..labels import CLASSES, compliance
@@ -87,6 +87,7 @@ class BatchWorker:
     """A Ray actor that loads the model once and then runs one unit after another."""
 
     def __init__(self, options: Options, threads: int):
+        console_logging()  # a process of Ray's: its warnings print as the driver's do
         cv2.setNumThreads(threads)
         self.options = options
         self.detector = options.load_detector(threads)
@@ -326,6 +327,7 @@ class EventSink:
     the watchers, wherever they run, send it their events."""
 
     def __init__(self, log: str, on_alert: str | None):
+        console_logging()
         self.log = EventLog(log)
         self.hook = CommandHook(on_alert) if on_alert else None
         self.alerts = 0
@@ -354,6 +356,7 @@ class StreamWatcher:
     never waits for a frame, so halt() queued behind one waits no longer than the call itself."""
 
     def __init__(self, options: Options, threads: int, sink, serve_fps: float | None = None):
+        console_logging()
         cv2.setNumThreads(threads)
         self.options = options
         self.detector = options.load_detector(threads)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def class_folders(root: str | Path) -> dict[str, Path]:
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         label = canonical_label(sub.name)
         if label is None:
-            print(f"warning: ignoring {sub}: not a class folder {CLASSES}", file=sys.stderr)
+            warn(f"ignoring {sub}: not a class folder {CLASSES}")
         elif label in folders:
             raise DatasetError(f"{folders[label]} and {sub} are both {label}; merge them")
         else:
@@ -78,7 +77,7 @@ def load_dataset(root: str | Path) -> Dataset:
         if (i + 1) % 1000 == 0 or i + 1 == len(files):
             print(f"\rreading images: {i + 1}/{len(files)}", end="\n" if i + 1 == len(files) else "", flush=True)
     if bad:
-        print(f"warning: skipped {bad} unreadable image(s) of {len(files)}", file=sys.stderr)
+        warn(f"skipped {bad} unreadable image(s) of {len(files)}")
     present = set(labels)
     empty = [f"{folders[c]} ({c})" for i, c in enumerate(CLASSES) if i not in present]
     if empty:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemask.errors import warn
 from facemask.images import resize_longest
 
 ANCHOR_NAMES = ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
@@ -77,7 +77,7 @@ def load_templates(folder: str | Path, exclude: Sequence[str] = EXCLUDED_FAMILIE
         path = folder / "templates" / Path(str(entry["template"])).name
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None or image.ndim != 3 or image.shape[2] != 4:
-            print(f"warning: {path}: missing or not an RGBA image; template {name} skipped", file=sys.stderr)
+            warn(f"{path}: missing or not an RGBA image; template {name} skipped")
             continue
         image, scale = _shrink(image, max_side)
         anchors = np.asarray(entry["anchors"], np.float32) * scale
