@@ -32,8 +32,43 @@ FACE_IN_SCENE = (228, 115, 347, 260)
 CLASS_COLORS = {"with_mask": (40, 200, 40), "without_mask": (40, 40, 200), "incorrect_mask": (200, 40, 40)}
 
 
+# Tiers beside `slow` (trains a model): what a test needs besides this process. The quick local run leaves them
+# out (README: python -m pytest -q -m quick); CI runs everything.
+TIERS = {
+    "process": "runs a script or the tool in a process of its own",
+    "ray": "starts Ray",
+    "browser": "drives a real (headless) Chromium",
+    "broker": "starts a mosquitto MQTT broker",
+}
+_SPAWNS = re.compile(r"\b(Script|Served)\(|subprocess\.(run|Popen|check_output|call)\(")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: trains a model; CI runs them")
+    for name, what in TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+    config.addinivalue_line("markers", "quick: none of the above: the default local run")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test with the tiers it needs, from its fixtures, its module and its own code."""
+    import inspect
+
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        try:
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError):
+            source = ""
+        tiers = {"browser"} & fixtures | {"broker"} & fixtures
+        if item.module.__name__ in ("test_batch", "test_batch_cluster"):
+            tiers.add("ray")
+        if "api_run" in fixtures or item.module.__name__ == "test_interrupts" or _SPAWNS.search(source):
+            tiers.add("process")
+        for tier in tiers:
+            item.add_marker(tier)
+        if not tiers and not item.get_closest_marker("slow"):
+            item.add_marker("quick")
 
 
 def scene() -> np.ndarray:
