@@ -42,6 +42,12 @@ def canonical_label(name: str) -> str | None:
     return ALIASES.get(key)
 
 
+def per_class(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts per class in CLASSES order, every class present (0 where none): the one shape of a per-class
+    tally in summaries, the dashboard's figures and payloads."""
+    return {c: counts.get(c, 0) for c in CLASSES}
+
+
 def counts_text(counts: Mapping[str, int], unsure: int = 0) -> str:
     """Faces per class as the summaries print them, e.g. "Mask 3, No Mask 1, Incorrect Mask 0", and the faces
     too small to tell when there were any."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from .events import wall_time
 from .images import shrink
-from .labels import CLASSES, compliance
+from .labels import CLASSES, compliance, per_class
 from .overlay import render
 from .stream import redact
 from .types import FrameResult, Summary
@@ -206,10 +206,10 @@ class LiveState(_LiveView):
             s["fps"] = round(fps, 2)
             s["mean_fps"] = round(s["frames"] / max(tick - self._t0, 1e-6), 2) if s["frames"] > 1 else 0.0
             s["video_time"] = round(now, 3)
-            s["in_view"] = {c: counts[c] for c in CLASSES}
+            s["in_view"] = per_class(counts)
             for c in CLASSES:
                 s["faces"][c] += counts[c]
-            s["people"] = {c: result.people[c] for c in CLASSES}
+            s["people"] = per_class(result.people)
             if result.summary is not None:
                 self._run_figures(result.summary)
             if frame_time is not None:
@@ -236,7 +236,7 @@ class LiveState(_LiveView):
             self._version += 1
             s = self._stats
             s["frames"], s["alerts"], s["mean_fps"] = summary.frames, summary.alerts, round(summary.fps, 2)
-            s["people"] = {c: summary.people[c] for c in CLASSES}
+            s["people"] = per_class(summary.people)
             s["in_view"] = dict.fromkeys(CLASSES, 0)
 
     def shutdown(self) -> None:

@@ -26,8 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import SourceError, notice, require, warn
 from .events import wall_time
-from .labels import CLASSES
-from .stream import redact, source_name
+from .labels import per_class
+from .stream import is_url, redact, source_name
 from .types import FrameResult, Summary
 
 PASSWORD_ENV = "FACEMASK_MQTT_PASSWORD"
@@ -82,7 +82,7 @@ def camera_name(source: int | str) -> str:
     if isinstance(source, int):
         return f"camera{source}"
     name = source_name(source)
-    if "://" in name:
+    if is_url(name):
         parts = urlsplit(redact(name))
         name = f"{parts.hostname or ''}{parts.path}"
     else:
@@ -191,9 +191,9 @@ class MqttSink:
         self._put((event["event"], json.dumps(event | {"camera": self.camera}), 1, False), event=True)
 
     def _counts(self, in_view: Counter, unsure: int, people: Counter) -> None:
-        payload = {"camera": self.camera, "time": wall_time(), "in_view": {c: in_view[c] for c in CLASSES},
+        payload = {"camera": self.camera, "time": wall_time(), "in_view": per_class(in_view),
                    "unsure": unsure}
-        payload["people"] = {c: people[c] for c in CLASSES}
+        payload["people"] = per_class(people)
         self._put(("people", json.dumps(payload), 0, True))
 
     def _put(self, item: tuple, event: bool = False) -> None:

@@ -50,10 +50,15 @@ _SECRET_NAMES = re.compile(
 )
 
 
+def is_url(text: str) -> bool:
+    """A URL of any scheme (file: included) rather than a path."""
+    return "://" in text
+
+
 def is_network(source: int | str) -> bool:
     """A URL other than file://: opening and reading it may block, and a connection that drops is worth
     reopening."""
-    return isinstance(source, str) and "://" in source and not source.lower().startswith("file:")
+    return isinstance(source, str) and is_url(source) and not source.lower().startswith("file:")
 
 
 def local_files(source: int | str) -> list[Path]:

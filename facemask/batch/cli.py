@@ -32,7 +32,7 @@ from ..live import LiveCopy
 from ..outputs import Input, Output, check_outputs
 from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
-from ..stream import local_files, redact
+from ..stream import is_url, local_files, redact
 from .work import Options, combine, expand, finish, is_complete, is_list, make_jobs, read_list, summary_lines
 
 
@@ -94,7 +94,7 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_serve_arguments(p, args)
     check_model_arguments(p, args)
     given = args.inputs or [args.streams]
-    for path in (g for g in given if "://" not in g):
+    for path in (g for g in given if not is_url(g)):
         if not Path(path).exists():
             p.error(f"no such file or folder: {path}")
         if args.streams and not Path(path).is_file():

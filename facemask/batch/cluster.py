@@ -27,7 +27,7 @@ import cv2
 from ..errors import FacemaskError, console_logging, notice, require, warn
 from ..events import CommandHook, EventLog
 from ..interrupt import StopRequest, Terminated, in_main_thread, interrupt_for
-from ..labels import CLASSES, compliance
+from ..labels import compliance, per_class
 from ..live import LiveCopy, LiveState
 from ..sinks import AlertOutputs
 from ..stream import redact
@@ -386,9 +386,9 @@ class StreamWatcher:
             ray.get(sent)
             if live:
                 live.shutdown()  # its encoder ends; its final figures stay for live_update()
-        people = {c: result.people[c] for c in CLASSES}
+        people = per_class(result.people)
         return {"input": redact(str(source)), "kind": "stream", "frames": result.frames,
-                "faces": {c: result.faces[c] for c in CLASSES}, "people": people, "compliance": compliance(people, 4),
+                "faces": per_class(result.faces), "people": people, "compliance": compliance(people, 4),
                 "alerts": result.alerts, "reconnects": result.reconnects, "lost": result.lost,
                 "stopped": bool(result.interrupted)}
 

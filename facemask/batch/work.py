@@ -34,12 +34,12 @@ from ..files import atomic_path, write_json
 from ..image_batch import csv_cell, read_or_warn, write_or_warn
 from ..images import IMAGE_SUFFIXES, find_images
 from ..interrupt import StopRequest
-from ..labels import CLASSES, compliance
+from ..labels import CLASSES, compliance, per_class
 from ..overlay import draw_faces
 from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
 from ..sinks import AlertOutputs
-from ..stream import frame_count, is_network, open_capture, redact
+from ..stream import frame_count, is_network, is_url, open_capture, redact
 from ..types import Face, FrameResult
 from ..video import run
 
@@ -150,7 +150,7 @@ def folder_name(source: str) -> str:
     """A readable, unique output folder name: the input's name, then a hash of its resolved path (a URL with its
     credentials hidden: nothing derived from a password may reach a file name) so that two inputs of the same
     name never share a folder, and the same input always finds its own."""
-    if "://" in source:
+    if is_url(source):
         where = redact(source)
         name = re.sub(r"^[a-z][a-z0-9+.-]*://([^/@]*@)?", "", source, flags=re.IGNORECASE).split("?")[0]
         name = name.rstrip("/").replace("/", "_")
@@ -172,12 +172,12 @@ def read_list(path: Path) -> list[str]:
     for line in (raw.strip() for raw in lines):
         if not line or line.startswith("#"):
             continue
-        entries.append(line if "://" in line or Path(line).is_absolute() else str(path.parent / line))
+        entries.append(line if is_url(line) or Path(line).is_absolute() else str(path.parent / line))
     return entries
 
 
 def is_list(path: str) -> bool:
-    return "://" not in path and Path(path).suffix.lower() in LIST_SUFFIXES
+    return not is_url(path) and Path(path).suffix.lower() in LIST_SUFFIXES
 
 
 def expand(inputs: Iterable[str]) -> list[str]:
@@ -187,7 +187,7 @@ def expand(inputs: Iterable[str]) -> list[str]:
         for source in read_list(Path(given)) if is_list(given) else [given]:
             if is_list(source):
                 raise FacemaskError(f"{given} lists another list, {source}: name the inputs themselves")
-            identity = source if "://" in source else Path(source).resolve()
+            identity = source if is_url(source) else Path(source).resolve()
             if identity not in seen:
                 seen.add(identity)
                 sources.append(source)
@@ -200,10 +200,10 @@ def make_jobs(sources: Iterable[str], shard_size: int = 200, recursive: bool = F
     jobs = []
     for source in sources:
         path = Path(source)
-        if "://" not in source and not path.exists():
+        if not is_url(source) and not path.exists():
             jobs.append(Job(source, "video", folder_name(source), error=f"no such file or folder: {source}"))
             continue
-        if "://" in source or not (path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES):
+        if is_url(source) or not (path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES):
             jobs.append(Job(source, "video", folder_name(source), [Unit(source, "video", folder_name(source))]))
             continue
         job = Job(source, "photos", folder_name(source))
@@ -231,7 +231,7 @@ def is_complete(unit: Unit, out: Path, options: Options) -> bool:
 
 def _counts(values: Iterable[str]) -> dict[str, int]:
     counted = Counter(values)
-    return {c: counted[c] for c in CLASSES}
+    return per_class(counted)
 
 
 def process(
@@ -393,8 +393,8 @@ def combine(summaries: Iterable[dict]) -> dict:
         unreadable += s.get("unreadable", 0)
         faces.update(s.get("faces", {}))
         people.update(s.get("people", {}))
-    people_counts = {c: people[c] for c in CLASSES}
-    return {"frames": frames, "faces": {c: faces[c] for c in CLASSES}, "people": people_counts,
+    people_counts = per_class(people)
+    return {"frames": frames, "faces": per_class(faces), "people": people_counts,
             "compliance": compliance(people_counts, 4), "alerts": alerts, "unreadable": unreadable}
 
 
