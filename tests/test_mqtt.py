@@ -175,13 +175,19 @@ def test_the_alert_arrives_once_and_counts_and_status_are_retained(broker, tmp_p
     late.close()
 
 
-def test_the_last_will_says_offline_when_the_detector_is_killed(broker, tmp_path, color_model):
-    video = write_video(tmp_path / "long.mp4", [np.zeros((48, 64, 3), np.uint8)] * 3000, fps=10)
+def publishing(broker: Mosquitto, video: Path, color_model: Path, *extra: str) -> tuple[Script, Subscriber]:
+    """The video script publishing a video to the broker in a process of its own, once it is online."""
     listener = Subscriber(broker.port)
     run = Script("detect_mask_video.py", "--video", str(video), "-m", str(color_model), "--no-display",
-                 "--no-bell", "-q", "--mqtt", broker.url())
+                 "--no-bell", "-q", "--mqtt", broker.url(), *extra)
+    listener.wait_for(f"test/{video.stem}/status", "online")
+    return run, listener
+
+
+def test_the_last_will_says_offline_when_the_detector_is_killed(broker, tmp_path, color_model):
+    video = write_video(tmp_path / "long.mp4", [np.zeros((48, 64, 3), np.uint8)] * 3000, fps=10)
+    run, listener = publishing(broker, video, color_model)
     try:
-        listener.wait_for("test/long/status", "online")
         run.proc.send_signal(signal.SIGKILL)
         run.proc.wait(10)
         listener.wait_for("test/long/status", "offline", timeout=10)  # the broker's doing: the process is gone
@@ -193,11 +199,7 @@ def test_the_last_will_says_offline_when_the_detector_is_killed(broker, tmp_path
 
 def test_a_broker_that_goes_away_costs_no_frames(broker, tmp_path, color_model):
     frames = 400
-    video = unmasked_video(tmp_path / "door.mp4", frames)
-    listener = Subscriber(broker.port)
-    run = Script("detect_mask_video.py", "--video", str(video), "-m", str(color_model), "--no-display",
-                 "--no-bell", "-q", "--alert-after", "0", "--mqtt", broker.url())
-    listener.wait_for("test/door/status", "online")
+    run, listener = publishing(broker, unmasked_video(tmp_path / "door.mp4", frames), color_model, "--alert-after", "0")
     listener.close()
     broker.stop()
     assert run.finish(120) == 0, run.stderr[-2000:]
@@ -207,11 +209,7 @@ def test_a_broker_that_goes_away_costs_no_frames(broker, tmp_path, color_model):
 
 
 def test_the_publisher_reconnects_when_the_broker_comes_back(broker, tmp_path, color_model):
-    video = unmasked_video(tmp_path / "gate.mp4", 600)
-    listener = Subscriber(broker.port)
-    run = Script("detect_mask_video.py", "--video", str(video), "-m", str(color_model), "--no-display",
-                 "--no-bell", "-q", "--alert-after", "1", "--mqtt", broker.url())
-    listener.wait_for("test/gate/status", "online")
+    run, listener = publishing(broker, unmasked_video(tmp_path / "gate.mp4", 600), color_model, "--alert-after", "1")
     listener.close()
     broker.stop()
     time.sleep(1)
