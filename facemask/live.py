@@ -156,9 +156,9 @@ class _LiveView:
 
 
 class LiveState(_LiveView):
-    """The pipeline's state, written by the frame loop (observe, finish), read by any number of server threads.
-
-    A frame handed to observe() must not be drawn on afterwards: the encoder reads it later, without a copy."""
+    """The pipeline's state, written by the frame loop as a sink (observe, close), read by any number of server
+    threads. It keeps the frame overlay.render drew for the result, which no one draws on afterwards: the encoder
+    reads it later, without a copy."""
 
     def __init__(self, source: str = "", max_fps: float = MAX_FPS, max_width: int = MAX_WIDTH):
         super().__init__(source)

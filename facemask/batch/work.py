@@ -73,7 +73,7 @@ class Options(StreamOptions):
         return {k: v for k, v in asdict(self).items() if k not in ("on_alert", "reconnect", "read_timeout", "mqtt")}
 
     def sinks(self, source: str, name: str | None = None) -> list:
-        """The frame observers the options ask for besides the run's own: the MQTT publisher."""
+        """The sinks the options ask for besides the run's own: the MQTT publisher."""
         from ..mqtt import MqttSink
 
         return [MqttSink(self.mqtt, source, name)] if self.mqtt else []
@@ -252,7 +252,7 @@ def process(
 
 
 class _FaceRows:
-    """The frame loop's observer that makes a video's faces.csv rows and counts its frames for the progress bar."""
+    """The sink that makes a video's faces.csv rows and counts its frames for the progress bar."""
 
     def __init__(self, source: str, count: Callable[[int], None]):
         self.source, self.count = source, count
