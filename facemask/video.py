@@ -16,8 +16,6 @@ from .pipeline import Stream, StreamOptions
 from .sinks import AlertOutputs, ProgressBar, Sink, VideoFileSink, WindowSink, close_all
 from .types import Summary
 
-__all__ = ["Summary", "check_display", "run"]
-
 
 def check_display() -> None:
     """Fail clearly where a window cannot open: OpenCV's Qt aborts the whole process there."""
