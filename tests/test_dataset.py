@@ -432,7 +432,7 @@ def test_cli_rejects_bad_arguments(tmp_path: Path, args: list[str]):
 # ------------------------------------------------------------------ framing, photos, near-duplicates
 
 
-def test_random_framing_runs_from_tighter_than_the_box_to_a_quarter_margin():
+def test_random_framing_runs_from_tighter_than_the_box_to_the_training_margin():
     rng = np.random.default_rng(0)
     box = (100, 100, 200, 300)  # 100 x 200
     framed = np.array([framing.random_framing(box, rng) for _ in range(2000)])

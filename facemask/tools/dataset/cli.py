@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fraction of source images held out for the final test")
     parser.add_argument("--train-margin", type=float, default=TRAIN_MARGIN[1], metavar="F",
                         help="training faces are framed at random from 5 %% inside their box to F times its "
-                        f"size outside it on each side (default {TRAIN_MARGIN[1]}); validation and test faces "
+                        "size outside it on each side; validation and test faces "
                         "keep the SSD's framing")
     parser.add_argument("--watermarks", type=float, default=WATERMARK_SHARE, metavar="SHARE",
                         help="paste a stock-photo watermark on this share of the training crops of every class, so "

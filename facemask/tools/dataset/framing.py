@@ -25,7 +25,9 @@ DETECTOR_DY = -0.12
 
 # Training faces of VOC photos are framed at random between these (see random_framing), so that the model
 # holds whether a face comes from YuNet, the SSD, or a box of the user's own with a margin around it.
-TRAIN_MARGIN = (-0.05, 0.25)  # per side, as a fraction of the annotated box's size
+# Per side, as a fraction of the annotated box's size. Up to 35 % since the retrain with the web sets
+# (docs/results.md: it raised incorrect recall and narrowed the spread across framings on validation photos).
+TRAIN_MARGIN = (-0.05, 0.35)
 TRAIN_SHIFT = 0.06  # largest shift of the centre, as a fraction of the box's size
 
 
