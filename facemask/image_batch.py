@@ -15,6 +15,7 @@ from .images import load_image, write_image
 from .interrupt import signal_of
 from .labels import counts_text
 from .overlay import draw_faces
+from .types import sure_counts
 
 CSV_FIELDS = ("file", "x1", "y1", "x2", "y2", "label", "confidence", "face_score", "unsure")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
@@ -65,7 +66,7 @@ def detect_images(
                 continue
             summary.images += 1
             summary.without_faces += not faces
-            summary.faces.update(f.label for f in faces if not f.unsure)
+            summary.faces.update(sure_counts(faces))
             summary.unsure += sum(f.unsure for f in faces)
             rows += [(str(path), *f.box, f.label, f"{f.confidence:.4f}", f"{f.score:.4f}", int(f.unsure))
                      for f in faces]

@@ -32,7 +32,7 @@ from .images import shrink
 from .labels import CLASSES, compliance, per_class
 from .overlay import render
 from .stream import redact
-from .types import FrameResult, Summary
+from .types import FrameResult, Summary, sure_counts
 
 MAX_FPS = 10.0  # frames a second encoded for watchers, at most
 JPEG_QUALITY = 75
@@ -195,7 +195,7 @@ class LiveState(_LiveView):
         if self._t0 is None:
             self._t0 = tick
         frame_time, self._last_tick = (None if self._last_tick is None else tick - self._last_tick), tick
-        counts = Counter(f.label for f in faces if not f.unsure)  # a face too small to tell counts nowhere
+        counts = sure_counts(faces)
         thumbs = {id(e): encode_jpeg(frame, THUMB_WIDTH) for e in events if e.get("event") == "alert"}
         with self._cond:
             self._frame, self._frame_seq = frame, self._frame_seq + 1

@@ -27,8 +27,8 @@ from urllib.parse import unquote, urlsplit
 from .errors import SourceError, notice, require, warn
 from .events import wall_time
 from .labels import per_class
-from .stream import is_url, redact, source_name
-from .types import FrameResult, Summary
+from .stream import is_url, redact
+from .types import FrameResult, Summary, sure_counts
 
 PASSWORD_ENV = "FACEMASK_MQTT_PASSWORD"
 QUEUE_SIZE = 1000  # messages waiting for the broker, at most
@@ -81,13 +81,10 @@ def camera_name(source: int | str) -> str:
     characters every broker and dashboard takes."""
     if isinstance(source, int):
         return f"camera{source}"
-    name = source_name(source)
-    if is_url(name):
-        parts = urlsplit(redact(name))
-        name = f"{parts.hostname or ''}{parts.path}"
-    else:
-        name = os.path.splitext(os.path.basename(name))[0]
-    return topic_level(name)
+    if is_url(source):  # host and path only: never the credentials or the query
+        parts = urlsplit(source)
+        return topic_level(f"{parts.hostname or ''}{parts.path}")
+    return topic_level(os.path.splitext(os.path.basename(source))[0])
 
 
 def topic_level(name: str) -> str:
@@ -165,7 +162,7 @@ class MqttSink:
         if result.frame is not None and tick - self._counts_at >= self.counts_every:
             self._counts_at = tick
             faces = result.faces
-            self._counts(Counter(f.label for f in faces if not f.unsure), sum(f.unsure for f in faces), result.people)
+            self._counts(sure_counts(faces), sum(f.unsure for f in faces), result.people)
 
     def close(self, summary: Summary) -> None:
         """Publish the last counts, say `offline`, wait a little for the broker, report what was lost."""

@@ -26,7 +26,7 @@ from .interrupt import StopRequest
 from .labels import CLASSES
 from .stream import READ_TIMEOUT, FrameReader
 from .tracking import Tracker
-from .types import Face, FrameResult, Summary
+from .types import Face, FrameResult, Summary, sure_counts
 
 
 def option(default, flag: str, metavar: str, low: float, high: float, help: str, group: str = "",
@@ -37,7 +37,7 @@ def option(default, flag: str, metavar: str, low: float, high: float, help: str,
                                             "help": help, "group": group})
 
 
-DAY = 86400.0  # seconds: the most any waiting option takes
+DAY = 86400.0  # seconds: the most any waiting option takes (the command line bounds its flags by it too)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class Stream:
                 dt, last = max(tick - last, 1e-6), tick
                 fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt
                 summary.frames += 1
-                summary.faces.update(f.label for f in faces if not f.unsure)
+                summary.faces.update(sure_counts(faces))
                 summary.unsure += sum(f.unsure for f in faces)
                 summary.reconnects, summary.dropped = reader.reconnects, reader.dropped
                 summary.alerts = self.rules.alerts

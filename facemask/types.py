@@ -38,6 +38,11 @@ class Face:
         return min(x2 - x1, y2 - y1) < UNSURE_BELOW
 
 
+def sure_counts(faces: list[Face]) -> Counter:
+    """Faces per class, leaving out the faces too small to tell: they count as in view, in no class."""
+    return Counter(f.label for f in faces if not f.unsure)
+
+
 @dataclass(frozen=True)
 class FrameResult:
     """What the pipeline makes of one frame: its place in the run, its faces and the events it raised.

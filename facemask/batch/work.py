@@ -40,7 +40,7 @@ from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
 from ..sinks import AlertOutputs
 from ..stream import frame_count, is_network, is_url, open_capture, redact
-from ..types import Face, FrameResult
+from ..types import Face, FrameResult, sure_counts
 from ..video import run
 
 FACE_FIELDS = ("file", "frame", "time", "x1", "y1", "x2", "y2", "label", "confidence", "track", "face_score",
@@ -313,7 +313,7 @@ def _photos(detector: MaskDetector, unit: Unit, out: Path, options: Options, cou
                 unreadable += 1
                 continue
         images += 1
-        faces_seen.update(f.label for f in faces if not f.unsure)
+        faces_seen.update(sure_counts(faces))
         rows += [_face_row(name, f) for f in faces]
     mark = unit.mark(out)
     write_faces(mark.with_suffix(".csv"), rows)

@@ -16,8 +16,7 @@ from ..events import SERVE_TOKEN_ENV
 from ..faces import DEFAULT_DIR, DETECTORS, MODEL_SUFFIXES, YUNET, SSDFaceFinder, YuNetFaceFinder
 from ..mqtt import PASSWORD_ENV, Broker
 from ..outputs import Input
-
-DAY = 86400.0  # seconds: the most any waiting flag takes
+from ..pipeline import DAY
 
 
 def _finite(text: str) -> float:
@@ -67,11 +66,6 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
 
 
 seconds = float_range(0.0, DAY)
-
-
-positive_seconds = float_range(0.0, DAY, low_included=False)
-
-
 learning_rate = float_range(0.0, 1.0, low_included=False)
 
 
@@ -174,7 +168,7 @@ def face_detector_inputs(spec: str) -> list[Input]:
     return [] if spec in DETECTORS else [Input("--face-detector", spec, recursive=Path(spec).is_dir())]
 
 
-def _check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, what: str) -> None:
+def check_input_file(parser: argparse.ArgumentParser, flag: str, path: str, what: str) -> None:
     if Path(path).is_dir():
         parser.error(f"{flag}: is a folder, expected {what}: {path}")
     if not Path(path).is_file():
@@ -220,7 +214,7 @@ def model_arguments(p: argparse.ArgumentParser, least_face: int = 0) -> None:
 
 def check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.model:
-        _check_input_file(parser, "--model", args.model, "a model file")
+        check_input_file(parser, "--model", args.model, "a model file")
     check_face_detector(parser, args)
 
 

@@ -9,7 +9,7 @@ from ..classifier import card_path
 from ..errors import require
 from ..outputs import Input, Output, check_outputs
 from .arguments import (
-    _check_input_file,
+    check_input_file,
     checked,
     fraction,
     int_range,
@@ -98,7 +98,7 @@ def _train_outputs(args: argparse.Namespace) -> list[Output]:
 
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.export_tflite:
-        _check_input_file(parser, "--model", args.model, "a model file")
+        check_input_file(parser, "--model", args.model, "a model file")
         inputs = model_inputs("--model", args.model)[:2]
     else:
         if not Path(args.dataset).is_dir():

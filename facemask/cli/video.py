@@ -13,8 +13,8 @@ from ..pipeline import StreamOptions
 from ..scanning import VIDEO_MIN_FACE
 from ..stream import is_url, local_files
 from .arguments import (
-    _check_input_file,
     add_options,
+    check_input_file,
     check_model_arguments,
     check_serve_arguments,
     checked,
@@ -108,7 +108,7 @@ def _video_inputs(args: argparse.Namespace) -> list[Input]:
 
 def _check_video(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.video and not is_url(args.video) and not args.video.lower().startswith("file:"):  # a plain path
-        _check_input_file(parser, "--video", args.video, "a video file")
+        check_input_file(parser, "--video", args.video, "a video file")
     check_model_arguments(parser, args)
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         parser.error(f"--output must end in .mp4 or .avi: {args.output}")

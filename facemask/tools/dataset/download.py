@@ -175,8 +175,9 @@ def download(folder: Path, sources: list[str], *, fetcher: Fetcher, jobs: int = 
     originals = [o for o in read_originals(listing) if o.source in sources]
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(folder)
-    print(licence_text(sources), file=sys.stderr)
-    write_text(folder / "SOURCES.md", licence_text(sources))
+    licences = licence_text(sources)
+    print(licences, file=sys.stderr)
+    write_text(folder / "SOURCES.md", licences)
     write_split_keys(folder, originals)
     ledger = Ledger.open(folder)
     written = 0
