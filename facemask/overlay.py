@@ -90,12 +90,12 @@ def draw_banner(frame: np.ndarray, text: str) -> None:
 
 
 def render(result: FrameResult) -> np.ndarray:
-    """The result's frame with its faces, the frame rate, the tally and a fresh alert's banner drawn on: a copy,
-    made the first time it is asked for and shared by every sink that asks after (they must not draw on it);
-    the time it takes counts as the run's "draw" stage."""
+    """The result's frame with its faces, the frame rate, the tally and a fresh alert's banner drawn on, in place
+    (a copy of a 4K frame would cost more than the drawing), the first time a sink asks; every sink that asks
+    after gets the same frame and must not draw on it. The time it takes counts as the run's "draw" stage."""
     if not result.drawn:
         start = time.perf_counter()
-        frame = result.frame.copy()
+        frame = result.frame
         draw_faces(frame, result.faces)
         draw_fps(frame, result.fps)
         draw_tally(frame, result.faces)

@@ -55,12 +55,13 @@ class FrameResult:
     time: float
     faces: list[Face]
     events: list[dict] = field(default_factory=list)
-    frame: np.ndarray | None = field(default=None, repr=False, compare=False)  # as read: never drawn on
+    # As read; the sinks that show or save pixels have it drawn on, once, through overlay.render.
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
     fps: float = 0.0  # the pipeline's frame rate over the last few frames
     people: Counter = field(default_factory=Counter)  # unique people per class so far (open tracks included)
     banner: str = ""  # the latest alert while it is fresh: what the overlay shows across the bottom
     summary: Summary | None = field(default=None, repr=False, compare=False)  # the run's figures so far
-    drawn: list = field(default_factory=list, repr=False, compare=False)  # overlay.render's copy, made once
+    drawn: list = field(default_factory=list, repr=False, compare=False)  # set by overlay.render: drawn once
 
 
 @dataclass
